@@ -1,0 +1,47 @@
+//! TLS contexts for client streams (RFC 7590, XEP-0368).
+
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+use sha2::{Digest, Sha256};
+use tokio_rustls::TlsAcceptor;
+
+use crate::C2sError;
+
+/// ALPN protocol id for direct TLS client connections (XEP-0368 §3).
+pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
+/// Everything a session needs to start TLS and bind channels to it.
+pub struct TlsContext {
+    /// Acceptor for STARTTLS on 5222 (no ALPN required).
+    pub starttls: TlsAcceptor,
+    /// Acceptor for direct TLS on 5223 (ALPN `xmpp-client`).
+    pub direct: TlsAcceptor,
+    /// `tls-server-end-point` channel-binding data (RFC 5929 §4.1): the hash
+    /// of our certificate. SHA-256 is right for the ECDSA-P256-SHA256 and
+    /// RSA-SHA256 certificates we generate or accept; MD5/SHA-1-signed
+    /// certificates also map to SHA-256 per the RFC.
+    pub server_end_point: Vec<u8>,
+}
+
+impl TlsContext {
+    /// Builds both acceptors from a certificate chain and key.
+    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, tls13_only: bool) -> Result<Self, C2sError> {
+        let server_end_point = chain.first().map(|leaf| Sha256::digest(leaf.as_ref()).to_vec()).unwrap_or_default();
+        let versions: &[&rustls::SupportedProtocolVersion] =
+            if tls13_only { &[&rustls::version::TLS13] } else { &[&rustls::version::TLS13, &rustls::version::TLS12] };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        // RFC 9266 §3: tls-exporter is only safe on TLS 1.2 with the
+        // extended master secret.
+        config.require_ems = true;
+        let starttls = TlsAcceptor::from(Arc::new(config.clone()));
+        config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+        let direct = TlsAcceptor::from(Arc::new(config));
+        Ok(TlsContext { starttls, direct, server_end_point })
+    }
+}

@@ -1,0 +1,149 @@
+//! The module API: every XEP is a [`ModuleDef`] that registers handlers
+//! through a [`ModuleContext`]. Adding a XEP touches no core file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use xmppd_jid::DomainJid;
+use xmppd_proto::StanzaErrorCondition;
+use xmppd_xml::Element;
+
+use crate::server::Server;
+use crate::stanza::{IqType, Stanza};
+
+/// How completely a module implements a specification (for the generated
+/// XEP table and DOAP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Everything the server side must do.
+    Complete,
+    /// Some parts, listed in the module's docs.
+    Partial,
+}
+
+/// One implemented specification.
+#[derive(Debug, Clone, Copy)]
+pub struct Protocol {
+    /// `"XEP-0199"`, `"RFC 6121"`.
+    pub spec: &'static str,
+    /// The version implemented.
+    pub version: &'static str,
+    /// Completeness.
+    pub support: Support,
+}
+
+/// A module: a static, self-describing declaration.
+#[derive(Debug)]
+pub struct ModuleDef {
+    /// Unique name, also its `[modules.<name>]` config table.
+    pub name: &'static str,
+    /// Specifications implemented.
+    pub protocols: &'static [Protocol],
+    /// Registers handlers for one host.
+    pub start: fn(&mut ModuleContext<'_>) -> Result<(), String>,
+}
+
+/// Which addressees an IQ handler serves (Prosody's `iq/host`, `iq/bare`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// IQs addressed to the host's domain JID.
+    Host,
+    /// IQs addressed to a local account's bare JID (or with no `to`, which
+    /// means the sender's own account, RFC 6120 §8.1.1.1).
+    Account,
+}
+
+/// A request handed to an [`IqHandler`].
+pub struct IqRequest<'a> {
+    /// The server, for storage and routing.
+    pub server: &'a Arc<Server>,
+    /// The whole IQ stanza (trusted `from`).
+    pub stanza: &'a Stanza,
+    /// The parsed payload (the single child of a get/set, §8.2.3).
+    pub payload: Element,
+}
+
+/// What a handler answers: a result payload (`None` = empty result) or a
+/// stanza error condition.
+pub type IqOutcome = Result<Option<Element>, StanzaErrorCondition>;
+
+/// An IQ handler.
+#[async_trait]
+pub trait IqHandler: Send + Sync {
+    /// Handles one request.
+    async fn handle(&self, request: IqRequest<'_>) -> IqOutcome;
+}
+
+/// One entry of the IQ dispatch table.
+pub(crate) struct IqRoute {
+    pub(crate) iq_type: IqType,
+    pub(crate) scope: Scope,
+    pub(crate) name: &'static str,
+    pub(crate) handler: Arc<dyn IqHandler>,
+}
+
+/// What modules registered for one host.
+#[derive(Default)]
+pub(crate) struct HostRegistrations {
+    /// IQ handlers by payload namespace, then (type, scope, element name).
+    pub(crate) iq_handlers: HashMap<&'static str, Vec<IqRoute>>,
+    pub(crate) disco_features: BTreeSet<&'static str>,
+}
+
+impl HostRegistrations {
+    /// The handler for a payload, if a module registered one.
+    pub(crate) fn iq_handler(&self, iq_type: IqType, scope: Scope, ns: &str, name: &str) -> Option<&Arc<dyn IqHandler>> {
+        self.iq_handlers
+            .get(ns)?
+            .iter()
+            .find(|route| route.iq_type == iq_type && route.scope == scope && route.name == name)
+            .map(|route| &route.handler)
+    }
+}
+
+/// What a module sees while it starts for one host.
+pub struct ModuleContext<'a> {
+    pub(crate) module: &'static str,
+    pub(crate) host: &'a DomainJid,
+    pub(crate) config: Option<&'a toml::Value>,
+    pub(crate) registrations: &'a mut HostRegistrations,
+}
+
+impl ModuleContext<'_> {
+    /// The host this module instance serves.
+    pub fn host(&self) -> &DomainJid {
+        self.host
+    }
+
+    /// The module's `[modules.<name>]` table, deserialised (missing = default).
+    pub fn config<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
+        match self.config {
+            None => Ok(T::default()),
+            Some(value) => value
+                .clone()
+                .try_into()
+                .map_err(|e| format!("modules.{}: {e}", self.module)),
+        }
+    }
+
+    /// Registers an IQ handler for `<name xmlns=ns/>` payloads.
+    pub fn iq_handler(
+        &mut self,
+        iq_type: IqType,
+        scope: Scope,
+        ns: &'static str,
+        name: &'static str,
+        handler: impl IqHandler + 'static,
+    ) {
+        let routes = self.registrations.iq_handlers.entry(ns).or_default();
+        routes.retain(|route| !(route.iq_type == iq_type && route.scope == scope && route.name == name));
+        routes.push(IqRoute { iq_type, scope, name, handler: Arc::new(handler) });
+    }
+
+    /// Advertises a feature in service discovery (XEP-0030).
+    pub fn disco_feature(&mut self, feature: &'static str) {
+        self.registrations.disco_features.insert(feature);
+    }
+}

@@ -1,0 +1,268 @@
+//! The registry of bound local sessions (RFC 6120 §7, RFC 6121 §8.5).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use rand::Rng as _;
+use xmppd_jid::{BareJid, FullJid};
+use xmppd_proto::StreamErrorCondition;
+
+use crate::queue::{Outbound, SessionQueue};
+
+/// What to do when a client binds a resource that is already in use
+/// (RFC 6120 §7.7.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceConflict {
+    /// Terminate the older session with a `conflict` stream error and give
+    /// the resource to the new one (Prosody's and ejabberd's default).
+    #[default]
+    Replace,
+    /// Refuse the new bind with a `conflict` stanza error.
+    Reject,
+    /// Give the new session a server-generated resource instead.
+    Rename,
+}
+
+/// Why a bind failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindError {
+    /// The resource is taken and the policy is [`ResourceConflict::Reject`].
+    #[error("resource conflict")]
+    Conflict,
+    /// The user has too many sessions.
+    #[error("too many resources")]
+    TooManyResources,
+}
+
+/// One bound session as seen by the router.
+#[derive(Debug)]
+pub struct SessionEntry {
+    id: u64,
+    jid: FullJid,
+    /// Outbound queue: the only way to reach the session.
+    pub queue: SessionQueue,
+    available: AtomicBool,
+    priority: AtomicI32,
+}
+
+impl SessionEntry {
+    /// The registry-unique session id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The bound full JID.
+    pub fn jid(&self) -> &FullJid {
+        &self.jid
+    }
+
+    /// Whether the session has sent available presence (RFC 6121 §4.2).
+    pub fn is_available(&self) -> bool {
+        self.available.load(Ordering::Relaxed)
+    }
+
+    /// The priority of its last available presence (RFC 6121 §4.7.2.3).
+    pub fn priority(&self) -> i32 {
+        self.priority.load(Ordering::Relaxed)
+    }
+
+    /// Records the session's availability and priority.
+    pub fn set_presence(&self, available: bool, priority: i32) {
+        self.priority.store(priority, Ordering::Relaxed);
+        self.available.store(available, Ordering::Relaxed);
+    }
+}
+
+/// Maps bare JIDs to their bound sessions.
+#[derive(Debug)]
+pub struct SessionRegistry {
+    by_bare: RwLock<HashMap<BareJid, Vec<Arc<SessionEntry>>>>,
+    next_id: AtomicU64,
+    queue_capacity: usize,
+    max_resources: usize,
+}
+
+impl SessionRegistry {
+    /// An empty registry; every session queue holds `queue_capacity` stanzas.
+    pub fn new(queue_capacity: usize, max_resources: usize) -> Self {
+        SessionRegistry {
+            by_bare: RwLock::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+            queue_capacity,
+            max_resources,
+        }
+    }
+
+    /// Binds `jid` (RFC 6120 §7.6). With `resource = None` the server picks a
+    /// resource (§7.6.2.1). A conflict is settled by `policy` (§7.7.2.2).
+    pub fn bind(
+        &self,
+        bare: &BareJid,
+        resource: Option<&str>,
+        policy: ResourceConflict,
+    ) -> Result<Arc<SessionEntry>, BindError> {
+        let mut map = self.by_bare.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let sessions = map.entry(bare.clone()).or_default();
+        let mut chosen: Option<FullJid> = None;
+        if let Some(resource) = resource {
+            if let Ok(jid) = bare.with_resource(resource) {
+                match sessions.iter().position(|s| s.jid == jid) {
+                    None => chosen = Some(jid),
+                    Some(index) => match policy {
+                        ResourceConflict::Reject => return Err(BindError::Conflict),
+                        ResourceConflict::Rename => {}
+                        ResourceConflict::Replace => {
+                            let old = sessions.remove(index);
+                            old.queue.push(Outbound::Close(
+                                StreamErrorCondition::Conflict,
+                                Some("replaced by a new session for the same resource"),
+                            )).ok();
+                            chosen = Some(jid);
+                        }
+                    },
+                }
+            }
+        }
+        if sessions.len() >= self.max_resources {
+            return Err(BindError::TooManyResources);
+        }
+        let jid = match chosen {
+            Some(jid) => jid,
+            None => loop {
+                let candidate = generate_resource();
+                if let Ok(jid) = bare.with_resource(&candidate) {
+                    if !sessions.iter().any(|s| s.jid == jid) {
+                        break jid;
+                    }
+                }
+            },
+        };
+        let entry = Arc::new(SessionEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            jid,
+            queue: SessionQueue::new(self.queue_capacity),
+            available: AtomicBool::new(false),
+            priority: AtomicI32::new(0),
+        });
+        sessions.push(entry.clone());
+        Ok(entry)
+    }
+
+    /// Removes a session (only if it is still the one bound to its JID).
+    pub fn unbind(&self, entry: &SessionEntry) {
+        entry.queue.close();
+        let bare = entry.jid.to_bare();
+        let mut map = self.by_bare.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(sessions) = map.get_mut(&bare) {
+            sessions.retain(|s| s.id != entry.id);
+            if sessions.is_empty() {
+                map.remove(&bare);
+            }
+        }
+    }
+
+    /// The session bound to a full JID.
+    pub fn get(&self, jid: &FullJid) -> Option<Arc<SessionEntry>> {
+        let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(&jid.to_bare())?.iter().find(|s| &s.jid == jid).cloned()
+    }
+
+    /// All sessions of an account.
+    pub fn sessions_of(&self, bare: &BareJid) -> Vec<Arc<SessionEntry>> {
+        let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(bare).cloned().unwrap_or_default()
+    }
+
+    /// Number of bound sessions.
+    pub fn len(&self) -> usize {
+        let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.values().map(Vec::len).sum()
+    }
+
+    /// Whether no session is bound.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Asks every session to close with `condition` (e.g. `system-shutdown`).
+    pub fn close_all(&self, condition: StreamErrorCondition, text: &'static str) {
+        let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for entry in map.values().flatten() {
+            entry.queue.push(Outbound::Close(condition, Some(text))).ok();
+        }
+    }
+}
+
+/// A server-generated resourcepart (RFC 6120 §7.6.2.1): random, URL-safe.
+fn generate_resource() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn bare(s: &str) -> BareJid {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn replace_kicks_the_old_session() {
+        let registry = SessionRegistry::new(8, 10);
+        let juliet = bare("juliet@example.com");
+        let first = registry.bind(&juliet, Some("balcony"), ResourceConflict::Replace).unwrap();
+        let second = registry.bind(&juliet, Some("balcony"), ResourceConflict::Replace).unwrap();
+        assert_ne!(first.id(), second.id());
+        let mut out = Vec::new();
+        first.queue.drain_into(&mut out);
+        assert!(matches!(out.as_slice(), [Outbound::Close(StreamErrorCondition::Conflict, _)]));
+        assert_eq!(registry.sessions_of(&juliet).len(), 1);
+        // The old session unbinding later must not remove the new one.
+        registry.unbind(&first);
+        assert_eq!(registry.get(second.jid()).map(|s| s.id()), Some(second.id()));
+    }
+
+    #[test]
+    fn reject_and_rename_policies() {
+        let registry = SessionRegistry::new(8, 10);
+        let juliet = bare("juliet@example.com");
+        registry.bind(&juliet, Some("balcony"), ResourceConflict::Reject).unwrap();
+        assert_eq!(
+            registry.bind(&juliet, Some("balcony"), ResourceConflict::Reject).unwrap_err(),
+            BindError::Conflict
+        );
+        let renamed = registry.bind(&juliet, Some("balcony"), ResourceConflict::Rename).unwrap();
+        assert_ne!(renamed.jid().resource(), "balcony");
+        assert_eq!(registry.len(), 2);
+    }
+
+    #[test]
+    fn server_generated_resources_are_unique() {
+        let registry = SessionRegistry::new(8, 100);
+        let juliet = bare("juliet@example.com");
+        let a = registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
+        let b = registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
+        assert_ne!(a.jid(), b.jid());
+        assert_eq!(a.jid().resource().len(), 12);
+    }
+
+    #[test]
+    fn resource_limit() {
+        let registry = SessionRegistry::new(8, 2);
+        let juliet = bare("juliet@example.com");
+        registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
+        registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
+        assert_eq!(
+            registry.bind(&juliet, None, ResourceConflict::Replace).unwrap_err(),
+            BindError::TooManyResources
+        );
+    }
+}

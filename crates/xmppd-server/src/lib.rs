@@ -1,0 +1,15 @@
+//! The pieces of the `xmppd` binary, as a library so tests can reach them.
+#![warn(missing_docs)]
+
+pub mod certs;
+pub mod check;
+pub mod config_file;
+pub mod serve;
+pub mod storage;
+pub mod users;
+
+/// Installs the process-wide rustls crypto provider (aws-lc-rs).
+pub fn install_crypto_provider() {
+    // Ignoring the error is correct: it only says a provider is installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}

@@ -1,0 +1,107 @@
+//! `xmppd`: the XMPP server binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use xmppd_server::{check, config_file, serve, users};
+
+/// xmppd — an XMPP server.
+#[derive(Debug, Parser)]
+#[command(name = "xmppd", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults are used:
+    /// host `localhost`, data in `./data`, a generated self-signed certificate.
+    #[arg(long, short, global = true, env = "XMPPD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or Ctrl-C.
+    Serve,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Validate the configuration and certificates; print every problem.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password, the password is read from the
+    /// first line of standard input.
+    Add {
+        /// The account's bare JID, e.g. juliet@localhost.
+        jid: String,
+        /// The password (visible in the process list; prefer stdin).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Create many accounts from standard input, one `jid password` per line,
+    /// in a single transaction.
+    Import,
+    /// Delete an account and its data.
+    Del {
+        /// The account's bare JID.
+        jid: String,
+    },
+    /// Change a password (read from stdin without --password).
+    Passwd {
+        /// The account's bare JID.
+        jid: String,
+        /// The new password.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List the accounts of a host (all hosts without one).
+    List {
+        /// The host.
+        host: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match config_file::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(problems) => {
+            for problem in problems {
+                eprintln!("config error: {problem}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(config).await,
+            Command::Check => check::run(&config).await,
+            Command::User { command } => match command {
+                UserCommand::Add { jid, password } => users::add(&config, &jid, password).await,
+                UserCommand::Import => users::import(&config).await,
+                UserCommand::Del { jid } => users::delete(&config, &jid).await,
+                UserCommand::Passwd { jid, password } => users::passwd(&config, &jid, password).await,
+                UserCommand::List { host } => users::list(&config, host.as_deref()).await,
+            },
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! Opening the configured storage backend.
+
+use std::sync::Arc;
+
+use xmppd_core::Config;
+use xmppd_storage::{AuthStore, KeyValueStore, Storage as _};
+use xmppd_storage_sql::{SqlConfig, SqlStorage};
+
+/// The stores the kernel needs.
+pub struct Stores {
+    /// Accounts and credentials.
+    pub auth: Arc<dyn AuthStore>,
+    /// Generic per-user key/value data.
+    pub kv: Arc<dyn KeyValueStore>,
+}
+
+/// Connects to the backend named in `[storage]` and runs migrations.
+pub async fn open(config: &Config) -> Result<Stores, String> {
+    let sql_config = match config.storage.backend.as_str() {
+        "postgres" => SqlConfig::Postgres {
+            url: config.storage.url.clone().unwrap_or_default(),
+            max_connections: config.storage.max_connections,
+        },
+        _ => {
+            let path = config.storage.path.clone().unwrap_or_else(|| config.server.data_dir.join("xmppd.sqlite3"));
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            SqlConfig::Sqlite { path }
+        }
+    };
+    let storage = SqlStorage::connect(sql_config).await.map_err(|e| format!("storage: {e}"))?;
+    Ok(Stores { auth: storage.auth(), kv: storage.kv() })
+}

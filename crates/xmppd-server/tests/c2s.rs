@@ -1,0 +1,249 @@
+//! c2s behaviour over real sockets: login paths, routing between local
+//! sessions, addressing rules and isolation of misbehaving clients.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{b64, header, RawClient, TestServer, PASSWORD};
+
+#[tokio::test]
+async fn login_over_starttls_and_direct_tls() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut starttls = RawClient::connect(server.starttls_port).await;
+    assert_eq!(starttls.login("romeo", "localhost", Some("a")).await, "romeo@localhost/a");
+    let mut direct = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    let jid = direct.login("romeo", "localhost", None).await;
+    assert!(jid.starts_with("romeo@localhost/") && jid.len() > "romeo@localhost/".len(), "{jid}");
+}
+
+#[tokio::test]
+async fn features_follow_the_negotiation() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.send(header("localhost")).await;
+    let features = client.expect("</stream:features>").await;
+    // TLS is required and nothing else is offered before it (RFC 6120 §5.3.1).
+    assert!(features.contains("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls>"), "{features}");
+    assert!(!features.contains("<mechanisms"), "{features}");
+    client.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+    client.expect("<proceed").await;
+    client.start_tls().await;
+    client.send(header("localhost")).await;
+    let features = client.expect("</stream:features>").await;
+    for mechanism in [
+        "SCRAM-SHA-512-PLUS",
+        "SCRAM-SHA-256-PLUS",
+        "SCRAM-SHA-1-PLUS",
+        "SCRAM-SHA-512",
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-1",
+        "PLAIN",
+    ] {
+        assert!(features.contains(&format!("<mechanism>{mechanism}</mechanism>")), "{mechanism}: {features}");
+    }
+    // XEP-0440 channel-binding types.
+    assert!(features.contains("<channel-binding type='tls-exporter'/>"), "{features}");
+    assert!(features.contains("<channel-binding type='tls-server-end-point'/>"), "{features}");
+}
+
+#[tokio::test]
+async fn sasl_failures_use_rfc6120_conditions() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.open_secure("localhost").await;
+    client.scram_sha256("romeo", "wrong password").await;
+    client.expect("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>").await;
+    client.scram_sha256("nobody", PASSWORD).await;
+    client.expect("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>").await;
+    client.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-UNKNOWN'/>").await;
+    // Third failure: the mechanism is refused, then the stream closes
+    // (RFC 6120 §6.4.5, max_auth_failures = 3).
+    client.expect("<invalid-mechanism/>").await;
+    let rest = client.read_until_closed().await;
+    assert!(rest.contains("<policy-violation"), "{rest}");
+}
+
+#[tokio::test]
+async fn plain_works_over_tls_and_is_not_offered_without_it() {
+    let server = TestServer::start("require_encryption = false", &["romeo"]);
+    let mut plain = RawClient::connect(server.starttls_port).await;
+    plain.send(header("localhost")).await;
+    let features = plain.expect("</stream:features>").await;
+    assert!(features.contains("<mechanism>SCRAM-SHA-256</mechanism>"), "{features}");
+    assert!(!features.contains("PLAIN"), "{features}");
+    plain.send(format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}</auth>",
+        b64(format!("\0romeo\0{PASSWORD}").as_bytes())
+    ))
+    .await;
+    plain.expect("<invalid-mechanism/>").await;
+
+    let mut tls = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    tls.open_secure("localhost").await;
+    tls.send(format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{}</auth>",
+        b64(format!("\0romeo\0{PASSWORD}").as_bytes())
+    ))
+    .await;
+    tls.expect("<success").await;
+}
+
+#[tokio::test]
+async fn messages_and_iqs_between_local_sessions() {
+    let server = TestServer::start("", &["romeo", "juliet"]);
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("orchard")).await;
+    let mut juliet = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    juliet.login("juliet", "localhost", Some("balcony")).await;
+    juliet.send("<presence/>").await;
+    romeo.send("<presence><priority>5</priority></presence>").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // To a bare JID; the server stamps 'from' with the full JID.
+    romeo.send("<message to='Juliet@LOCALHOST' type='chat' id='m1'><body>Art thou not Romeo?</body></message>").await;
+    let got = juliet.expect("</message>").await;
+    assert!(got.contains("from='romeo@localhost/orchard'"), "{got}");
+    assert!(got.contains("to='juliet@localhost'"), "{got}");
+    assert!(got.contains("<body>Art thou not Romeo?</body>"), "{got}");
+
+    // To a full JID, with a payload in a foreign namespace kept verbatim.
+    juliet
+        .send("<message to='romeo@localhost/orchard' id='m2'><body>Neither</body><x xmlns='urn:example:x' a='&amp;'><y/></x></message>")
+        .await;
+    let got = romeo.expect("</message>").await;
+    assert!(got.contains("from='juliet@localhost/balcony'"), "{got}");
+    assert!(got.contains("<x xmlns='urn:example:x' a='&amp;'><y/></x>"), "{got}");
+
+    // An IQ between clients is delivered, and so is its result.
+    romeo.send("<iq type='get' id='q1' to='juliet@localhost/balcony'><query xmlns='urn:example:q'/></iq>").await;
+    let got = juliet.expect("</iq>").await;
+    assert!(got.contains("id='q1'") && got.contains("from='romeo@localhost/orchard'"), "{got}");
+    juliet.send("<iq type='result' id='q1' to='romeo@localhost/orchard'/>").await;
+    let got = romeo.expect("id='q1'").await;
+    assert!(got.contains("type='result'"), "{got}");
+
+    // IQ to the server: ping answered; unknown payload → service-unavailable.
+    romeo.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let got = romeo.expect("id='p1'").await;
+    assert!(got.contains("type='result'"), "{got}");
+    romeo.send("<iq type='get' id='p2' to='localhost'><nope xmlns='urn:example:nope'/></iq>").await;
+    let got = romeo.expect("</iq>").await;
+    assert!(got.contains("id='p2'") && got.contains("<service-unavailable"), "{got}");
+    // IQ to a bare JID of a user with no handler → service-unavailable.
+    romeo.send("<iq type='get' id='p3' to='juliet@localhost'><nope xmlns='urn:example:nope'/></iq>").await;
+    let got = romeo.expect("</iq>").await;
+    assert!(got.contains("id='p3'") && got.contains("<service-unavailable"), "{got}");
+}
+
+#[tokio::test]
+async fn rfc6121_section8_unknown_users_and_resources() {
+    let server = TestServer::start("", &["romeo", "juliet"]);
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("orchard")).await;
+
+    // §8.5.1: no such user: message and iq bounce, presence is dropped.
+    romeo.send("<message to='nobody@localhost' id='u1'><body>hi</body></message>").await;
+    let got = romeo.expect("</message>").await;
+    assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
+    assert!(got.contains("from='nobody@localhost'"), "{got}");
+    romeo.send("<iq to='nobody@localhost/x' type='get' id='u2'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let got = romeo.expect("</iq>").await;
+    assert!(got.contains("<service-unavailable"), "{got}");
+    romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
+
+    // §8.5.3.2.1: a full JID with no such resource is treated as bare; the
+    // user exists but has no available resource → bounced.
+    romeo.send("<message to='juliet@localhost/nowhere' type='chat' id='u3'><body>hi</body></message>").await;
+    let got = romeo.expect("</message>").await;
+    assert!(got.contains("id='u3'") && got.contains("<service-unavailable"), "{got}");
+
+    // A malformed 'to' gets jid-malformed (RFC 6120 §8.3.3.8).
+    romeo.send("<message to='a@b@c' id='u4'><body>x</body></message>").await;
+    let got = romeo.expect("</message>").await;
+    assert!(got.contains("id='u4'") && got.contains("<jid-malformed"), "{got}");
+
+    // An error stanza is never answered (§8.3.1): nothing comes back.
+    romeo.send("<message to='nobody@localhost' type='error' id='u5'/>").await;
+    let quiet = romeo.read_for(Duration::from_millis(300)).await;
+    assert!(quiet.is_empty(), "{quiet}");
+    // Remote domains have no route yet.
+    romeo.send("<message to='someone@remote.example' id='u6'><body>x</body></message>").await;
+    let got = romeo.expect("</message>").await;
+    assert!(got.contains("<remote-server-not-found"), "{got}");
+}
+
+#[tokio::test]
+async fn virtual_hosts_are_separate() {
+    let server = TestServer::start("", &["romeo", "romeo@example.test"]);
+    let mut local = RawClient::connect(server.starttls_port).await;
+    local.login("romeo", "localhost", Some("a")).await;
+    let mut other = RawClient::connect(server.starttls_port).await;
+    assert_eq!(other.login("romeo", "example.test", Some("a")).await, "romeo@example.test/a");
+    other.send("<presence/>").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    local.send("<message to='romeo@example.test' type='chat'><body>across hosts</body></message>").await;
+    let got = other.expect("</message>").await;
+    assert!(got.contains("from='romeo@localhost/a'"), "{got}");
+}
+
+#[tokio::test]
+async fn garbage_from_one_client_does_not_disturb_others() {
+    let server = TestServer::start("", &["romeo", "juliet", "mallory"]);
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("r")).await;
+    let mut juliet = RawClient::connect(server.starttls_port).await;
+    juliet.login("juliet", "localhost", Some("j")).await;
+    let mut mallory = RawClient::connect(server.starttls_port).await;
+    mallory.login("mallory", "localhost", Some("m")).await;
+
+    let chat = tokio::spawn(async move {
+        for i in 0..50 {
+            romeo.send(format!("<message to='juliet@localhost/j' id='c{i}'><body>line {i}</body></message>")).await;
+            let got = juliet.expect(&format!("id='c{i}'")).await;
+            assert!(got.contains("from='romeo@localhost/r'"), "{got}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    // Mallory sends garbage of several kinds, on fresh connections too.
+    mallory.send(b"<message><body>\xff\xfe</body>".as_slice()).await;
+    let got = mallory.read_until_closed().await;
+    assert!(got.contains("<not-well-formed"), "{got}");
+    for garbage in [&b"\x00\x01\x02garbage"[..], b"<<<<>>>>", b"<stream:stream>", b"\x16\x03\x01\x00\x05hello"] {
+        let mut attacker = RawClient::connect(server.starttls_port).await;
+        attacker.send(garbage).await;
+        attacker.read_until_closed().await;
+        assert!(attacker.closed);
+    }
+    chat.await.unwrap();
+}
+
+#[tokio::test]
+async fn accounts_and_certificate_survive_a_restart() {
+    let mut server = TestServer::start("", &["romeo"]);
+    let err = server.cli(&["user", "add", "romeo@localhost", "--password", "x"]).unwrap_err();
+    assert!(err.contains("exists"), "{err}");
+    let err = server.cli(&["user", "add", "ghost@nowhere.example", "--password", "x"]).unwrap_err();
+    assert!(err.contains("not a configured host"), "{err}");
+    server.cli_stdin(&["user", "add", "juliet@localhost"], "from stdin\n").unwrap();
+    assert_eq!(server.cli(&["user", "list"]).unwrap().trim(), "juliet@localhost\nromeo@localhost");
+    let cert_before = std::fs::read(server.data_dir().join("tls/cert.pem")).unwrap();
+
+    server.restart();
+    let cert_after = std::fs::read(server.data_dir().join("tls/cert.pem")).unwrap();
+    assert_eq!(cert_before, cert_after, "the generated certificate must be reused");
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.login("romeo", "localhost", None).await;
+
+    server.cli_stdin(&["user", "passwd", "romeo@localhost"], "new password\n").unwrap();
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.open_secure("localhost").await;
+    client.scram_sha256("romeo", PASSWORD).await;
+    client.expect("<not-authorized/>").await;
+    client.scram_sha256("romeo", "new password").await;
+    client.expect("<success").await;
+
+    server.cli(&["user", "del", "romeo@localhost"]).unwrap();
+    assert_eq!(server.cli(&["user", "list"]).unwrap().trim(), "juliet@localhost");
+}

@@ -1,0 +1,228 @@
+//! An in-memory [`Storage`] backend.
+//!
+//! Nothing is persisted: it is meant for unit tests of crates that need a
+//! storage (SASL, c2s, modules) without a database, and it is the reference
+//! implementation the conformance suite is checked against.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::{AuthStore, KeyValueStore, NewAccount, Storage, StorageError, StoredCredential, validate};
+
+/// (host, user) — the address of an account.
+type AccountKey = (String, String);
+/// (host, user, store) — the address of one key-value store.
+type StoreKey = (String, String, String);
+
+#[derive(Default)]
+struct State {
+    closed: bool,
+    /// Credentials by hash name, per account.
+    accounts: BTreeMap<AccountKey, BTreeMap<String, StoredCredential>>,
+    kv: BTreeMap<StoreKey, BTreeMap<String, Vec<u8>>>,
+}
+
+/// An in-memory storage; clones share the same data.
+#[derive(Clone, Default)]
+pub struct MemoryStorage {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStorage {
+    /// An empty storage.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StorageError> {
+        // A panic while holding the lock cannot leave a half-applied change:
+        // every method validates first and mutates last.
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.closed {
+            return Err(StorageError::Backend("storage is closed".into()));
+        }
+        Ok(state)
+    }
+}
+
+fn account_key(host: &str, user: &str) -> AccountKey {
+    (host.to_owned(), user.to_owned())
+}
+
+fn credential_map(credentials: &[StoredCredential]) -> BTreeMap<String, StoredCredential> {
+    credentials.iter().map(|c| (c.mechanism_hash.clone(), c.clone())).collect()
+}
+
+#[async_trait]
+impl AuthStore for MemoryStorage {
+    async fn create_account(
+        &self,
+        host: &str,
+        user: &str,
+        credentials: &[StoredCredential],
+    ) -> Result<(), StorageError> {
+        validate::host(host)?;
+        validate::username(user)?;
+        validate::credentials(credentials)?;
+        let mut state = self.lock()?;
+        let key = account_key(host, user);
+        if state.accounts.contains_key(&key) {
+            return Err(StorageError::AlreadyExists);
+        }
+        state.accounts.insert(key, credential_map(credentials));
+        Ok(())
+    }
+
+    async fn create_accounts_bulk(&self, host: &str, accounts: &[NewAccount]) -> Result<(), StorageError> {
+        validate::host(host)?;
+        for (user, credentials) in accounts {
+            validate::username(user)?;
+            validate::credentials(credentials)?;
+        }
+        let mut state = self.lock()?;
+        let mut seen = HashSet::with_capacity(accounts.len());
+        for (user, _) in accounts {
+            if !seen.insert(user.as_str()) || state.accounts.contains_key(&account_key(host, user)) {
+                return Err(StorageError::AlreadyExists);
+            }
+        }
+        for (user, credentials) in accounts {
+            state.accounts.insert(account_key(host, user), credential_map(credentials));
+        }
+        Ok(())
+    }
+
+    async fn set_credentials(
+        &self,
+        host: &str,
+        user: &str,
+        credentials: &[StoredCredential],
+    ) -> Result<(), StorageError> {
+        validate::host(host)?;
+        validate::username(user)?;
+        validate::credentials(credentials)?;
+        let mut state = self.lock()?;
+        let entry = state.accounts.get_mut(&account_key(host, user)).ok_or(StorageError::NotFound)?;
+        *entry = credential_map(credentials);
+        Ok(())
+    }
+
+    async fn delete_account(&self, host: &str, user: &str) -> Result<(), StorageError> {
+        validate::host(host)?;
+        validate::username(user)?;
+        let mut state = self.lock()?;
+        if state.accounts.remove(&account_key(host, user)).is_none() {
+            return Err(StorageError::NotFound);
+        }
+        state.kv.retain(|(h, u, _), _| !(h.as_str() == host && u.as_str() == user));
+        Ok(())
+    }
+
+    async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError> {
+        validate::host(host)?;
+        validate::username(user)?;
+        Ok(self.lock()?.accounts.contains_key(&account_key(host, user)))
+    }
+
+    async fn get_credential(
+        &self,
+        host: &str,
+        user: &str,
+        mechanism_hash: &str,
+    ) -> Result<Option<StoredCredential>, StorageError> {
+        validate::host(host)?;
+        validate::username(user)?;
+        Ok(self
+            .lock()?
+            .accounts
+            .get(&account_key(host, user))
+            .and_then(|credentials| credentials.get(mechanism_hash))
+            .cloned())
+    }
+
+    async fn list_accounts(&self, host: &str) -> Result<Vec<String>, StorageError> {
+        validate::host(host)?;
+        // BTreeMap order on (host, user) is byte order of the username.
+        Ok(self.lock()?.accounts.keys().filter(|(h, _)| h == host).map(|(_, user)| user.clone()).collect())
+    }
+
+    async fn count_accounts(&self, host: &str) -> Result<u64, StorageError> {
+        validate::host(host)?;
+        let count = self.lock()?.accounts.keys().filter(|(h, _)| h == host).count();
+        Ok(count as u64)
+    }
+}
+
+fn check_store(host: &str, user: &str, store: &str) -> Result<StoreKey, StorageError> {
+    validate::host(host)?;
+    validate::kv_owner(user)?;
+    validate::kv_store(store)?;
+    Ok((host.to_owned(), user.to_owned(), store.to_owned()))
+}
+
+#[async_trait]
+impl KeyValueStore for MemoryStorage {
+    async fn get(&self, host: &str, user: &str, store: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let store_key = check_store(host, user, store)?;
+        validate::kv_key(key)?;
+        Ok(self.lock()?.kv.get(&store_key).and_then(|entries| entries.get(key)).cloned())
+    }
+
+    async fn set(&self, host: &str, user: &str, store: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let store_key = check_store(host, user, store)?;
+        validate::kv_key(key)?;
+        self.lock()?.kv.entry(store_key).or_default().insert(key.to_owned(), value.to_vec());
+        Ok(())
+    }
+
+    async fn delete(&self, host: &str, user: &str, store: &str, key: &str) -> Result<bool, StorageError> {
+        let store_key = check_store(host, user, store)?;
+        validate::kv_key(key)?;
+        let mut state = self.lock()?;
+        let Some(entries) = state.kv.get_mut(&store_key) else {
+            return Ok(false);
+        };
+        let existed = entries.remove(key).is_some();
+        if entries.is_empty() {
+            state.kv.remove(&store_key);
+        }
+        Ok(existed)
+    }
+
+    async fn list_keys(&self, host: &str, user: &str, store: &str) -> Result<Vec<String>, StorageError> {
+        let store_key = check_store(host, user, store)?;
+        Ok(self.lock()?.kv.get(&store_key).map(|entries| entries.keys().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn clear_store(&self, host: &str, user: &str, store: &str) -> Result<u64, StorageError> {
+        let store_key = check_store(host, user, store)?;
+        let removed = self.lock()?.kv.remove(&store_key);
+        Ok(removed.map_or(0, |entries| entries.len() as u64))
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    fn auth(&self) -> Arc<dyn AuthStore> {
+        Arc::new(self.clone())
+    }
+
+    fn kv(&self) -> Arc<dyn KeyValueStore> {
+        Arc::new(self.clone())
+    }
+
+    async fn migrate(&self) -> Result<(), StorageError> {
+        self.lock().map(drop)
+    }
+
+    async fn health_check(&self) -> Result<(), StorageError> {
+        self.lock().map(drop)
+    }
+
+    async fn close(&self) {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
+    }
+}

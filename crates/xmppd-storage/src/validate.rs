@@ -1,0 +1,160 @@
+//! Input checks shared by every backend, so all of them accept and refuse
+//! exactly the same values.
+//!
+//! Callers are expected to pass names that are already normalized (RFC 7622
+//! §3.2 / §3.3 PRECIS and IDNA handling happens in the JID layer); these checks
+//! only guard the storage layer itself: nothing empty where a key is needed,
+//! nothing longer than an XMPP address part may be, and no U+0000, which
+//! PostgreSQL `TEXT` cannot hold.
+
+use std::collections::HashSet;
+
+use crate::{StorageError, StoredCredential, scram_hash_output_len};
+
+/// Longest host or username accepted, in bytes: RFC 7622 §3.2.1 and §3.3.1
+/// limit a domainpart and a localpart to 1023 octets each.
+pub const MAX_NAME_BYTES: usize = 1023;
+
+/// Longest key-value store name or key accepted, in bytes.
+pub const MAX_KV_NAME_BYTES: usize = 1023;
+
+/// Checks a host (domainpart): non-empty, at most [`MAX_NAME_BYTES`], no NUL.
+pub fn host(host: &str) -> Result<(), StorageError> {
+    text("host", host, MAX_NAME_BYTES, false)
+}
+
+/// Checks an account username (localpart): non-empty, at most
+/// [`MAX_NAME_BYTES`], no NUL.
+pub fn username(user: &str) -> Result<(), StorageError> {
+    text("username", user, MAX_NAME_BYTES, false)
+}
+
+/// Checks the owner of a key-value entry: like [`username`], except that the
+/// empty string is allowed and means "host-wide data".
+pub fn kv_owner(user: &str) -> Result<(), StorageError> {
+    text("username", user, MAX_NAME_BYTES, true)
+}
+
+/// Checks a key-value store name: non-empty, at most [`MAX_KV_NAME_BYTES`],
+/// no NUL.
+pub fn kv_store(store: &str) -> Result<(), StorageError> {
+    text("store", store, MAX_KV_NAME_BYTES, false)
+}
+
+/// Checks a key-value key: may be empty (a store holding one value), at most
+/// [`MAX_KV_NAME_BYTES`], no NUL.
+pub fn kv_key(key: &str) -> Result<(), StorageError> {
+    text("key", key, MAX_KV_NAME_BYTES, true)
+}
+
+/// Checks one SCRAM credential (RFC 5802 §3): a known hash name, a non-empty
+/// salt, at least one iteration, and `StoredKey` / `ServerKey` exactly as long
+/// as the hash output.
+pub fn credential(credential: &StoredCredential) -> Result<(), StorageError> {
+    let Some(output_len) = scram_hash_output_len(&credential.mechanism_hash) else {
+        return Err(StorageError::invalid_input(format!(
+            "unknown SCRAM hash {:?} (expected SHA-1, SHA-256 or SHA-512)",
+            credential.mechanism_hash
+        )));
+    };
+    if credential.salt.is_empty() {
+        return Err(StorageError::invalid_input("SCRAM salt is empty"));
+    }
+    if credential.iterations == 0 {
+        return Err(StorageError::invalid_input("SCRAM iteration count is zero"));
+    }
+    if credential.stored_key.len() != output_len || credential.server_key.len() != output_len {
+        return Err(StorageError::invalid_input(format!(
+            "{} StoredKey and ServerKey must be {output_len} bytes",
+            credential.mechanism_hash
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a credential set: each entry valid, at most one per hash.
+pub fn credentials(credentials: &[StoredCredential]) -> Result<(), StorageError> {
+    let mut seen = HashSet::with_capacity(credentials.len());
+    for entry in credentials {
+        credential(entry)?;
+        if !seen.insert(entry.mechanism_hash.as_str()) {
+            return Err(StorageError::invalid_input(format!("two credentials for {}", entry.mechanism_hash)));
+        }
+    }
+    Ok(())
+}
+
+fn text(what: &str, value: &str, max_bytes: usize, allow_empty: bool) -> Result<(), StorageError> {
+    if value.is_empty() && !allow_empty {
+        return Err(StorageError::invalid_input(format!("{what} is empty")));
+    }
+    if value.len() > max_bytes {
+        return Err(StorageError::invalid_input(format!("{what} is longer than {max_bytes} bytes")));
+    }
+    if value.contains('\0') {
+        return Err(StorageError::invalid_input(format!("{what} contains NUL")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sha256_credential() -> StoredCredential {
+        StoredCredential {
+            mechanism_hash: "SHA-256".into(),
+            salt: vec![1, 2, 3],
+            iterations: 4096,
+            stored_key: vec![0; 32],
+            server_key: vec![0; 32],
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(host("example.org").is_ok());
+        assert!(host("").is_err());
+        assert!(username("").is_err());
+        assert!(kv_owner("").is_ok());
+        assert!(kv_key("").is_ok());
+        assert!(kv_store("").is_err());
+        assert!(username("a\0b").is_err());
+        assert!(username(&"a".repeat(1023)).is_ok());
+        assert!(username(&"a".repeat(1024)).is_err());
+        // 1023 bytes counted in UTF-8, not characters: 341 × 3 bytes = 1023.
+        assert!(username(&"€".repeat(341)).is_ok());
+        assert!(username(&"€".repeat(342)).is_err());
+    }
+
+    #[test]
+    fn credential_checks() {
+        assert!(credential(&sha256_credential()).is_ok());
+
+        let mut wrong_len = sha256_credential();
+        wrong_len.server_key.pop();
+        assert!(credential(&wrong_len).is_err());
+
+        let mut unknown = sha256_credential();
+        unknown.mechanism_hash = "sha-256".into();
+        assert!(credential(&unknown).is_err());
+
+        let mut no_salt = sha256_credential();
+        no_salt.salt.clear();
+        assert!(credential(&no_salt).is_err());
+
+        let mut zero = sha256_credential();
+        zero.iterations = 0;
+        assert!(credential(&zero).is_err());
+
+        let sha1 = StoredCredential {
+            mechanism_hash: "SHA-1".into(),
+            stored_key: vec![0; 20],
+            server_key: vec![0; 20],
+            ..sha256_credential()
+        };
+        assert!(credentials(&[sha256_credential(), sha1]).is_ok());
+        assert!(credentials(&[sha256_credential(), sha256_credential()]).is_err());
+        assert!(credentials(&[]).is_ok());
+    }
+}
