@@ -240,7 +240,7 @@ mod tests {
             let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap();
             assert_eq!(journal, "wal", "{name} pool");
             let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(pool).await.unwrap();
-            assert_eq!(synchronous, 1, "{name} pool: synchronous=NORMAL");
+            assert_eq!(synchronous, 2, "{name} pool: synchronous=FULL");
             let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(pool).await.unwrap();
             assert_eq!(foreign_keys, 1, "{name} pool");
             let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(pool).await.unwrap();

@@ -1,6 +1,6 @@
 //! SQLite dialect.
 //!
-//! One database file, opened with WAL journaling, `synchronous = NORMAL`, a
+//! One database file, opened with WAL journaling, `synchronous = FULL`, a
 //! 5 s busy timeout and foreign keys on. Writes go through a pool of exactly
 //! one connection, so writers queue in-process instead of fighting over the
 //! file lock (SQLite allows one writer at a time anyway); reads use a
@@ -9,9 +9,11 @@
 //! so that another process holding the lock (an admin tool) makes them wait
 //! for the busy timeout rather than fail on lock upgrade.
 //!
-//! With WAL and `synchronous = NORMAL` a committed transaction survives a
-//! crash of the server process; after a power loss or OS crash the last
-//! transactions before it may be rolled back, but the file stays consistent.
+//! With WAL and `synchronous = FULL` the WAL is synced at every commit, so
+//! an acknowledged transaction survives a crash of the process and of the
+//! machine (power loss, OS crash). `NORMAL` would save that fsync but may
+//! roll back the last commits after a power loss, which would break the
+//! promise that acknowledged data is never lost.
 
 use std::path::Path;
 use std::time::Duration;
@@ -73,7 +75,7 @@ impl SqliteBackend {
             .filename(path)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            .synchronous(SqliteSynchronous::Normal);
+            .synchronous(SqliteSynchronous::Full);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)

@@ -18,7 +18,7 @@
 //! compares them byte for byte.
 //!
 //! With the `conformance` feature the crate also exports
-//! [`conformance`] and the [`conformance_tests!`] macro, which every backend
+//! the `conformance` module and the `conformance_tests!` macro, which every backend
 //! instantiates in its tests.
 
 #![warn(missing_docs)]

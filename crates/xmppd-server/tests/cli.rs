@@ -1,0 +1,123 @@
+//! The `xmppd` command line: zero-config start, config errors with key
+//! paths, `xmppd check`.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::binary;
+
+#[test]
+fn bad_config_values_name_their_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[c2s]\nmax_stanza_bytes = \"big\"\n", "c2s.max_stanza_bytes"),
+        ("[c2s]\nmax_stanza_byts = 1\n", "max_stanza_byts"),
+        ("[listen]\nc2s = [\"localhost:x\"]\n", "listen.c2s[0]"),
+        ("[server]\nhosts = [\"bad host\"]\n", "server.hosts[0]"),
+        ("[c2s]\nmax_depth = 100000\n", "c2s.max_depth"),
+        ("[storage]\nbackend = \"mysql\"\n", "storage.backend"),
+        ("[c2s]\nresource_conflict = \"explode\"\n", "c2s.resource_conflict"),
+        ("[tls]\ncertificate = \"/x.pem\"\n", "tls.key"),
+    ];
+    for (text, path) in cases {
+        let config = dir.path().join("bad.toml");
+        std::fs::write(&config, text).unwrap();
+        let output = Command::new(binary()).arg("--config").arg(&config).arg("check").output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{text}: {stderr}");
+        assert!(stderr.contains(path), "{text}: expected {path} in {stderr}");
+    }
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[c2s]\nmax_depth = 1\nmax_attributes = 1\n[auth]\nscram_iterations = 1\n").unwrap();
+    let output = Command::new(binary()).arg("--config").arg(&config).arg("serve").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for path in ["c2s.max_depth", "c2s.max_attributes", "auth.scram_iterations"] {
+        assert!(stderr.contains(path), "{path} missing from {stderr}");
+    }
+}
+
+#[test]
+fn check_names_certificate_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("xmppd.toml");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[tls]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            dir.path().join("data").display(),
+            cert.display(),
+            dir.path().join("missing-key.pem").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(binary()).arg("--config").arg(&config).arg("check").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(stdout.contains("tls.certificate"), "{stdout}");
+}
+
+#[test]
+fn check_accepts_the_generated_setup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("xmppd.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nhosts = [\"localhost\", \"example.test\"]\ndata_dir = \"{}\"\n", dir.path().join("data").display()),
+    )
+    .unwrap();
+    let output = Command::new(binary()).arg("--config").arg(&config).arg("check").output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+}
+
+/// `xmppd serve` with no config: host localhost, data in ./data, a
+/// self-signed certificate generated on first start and reused afterwards.
+#[test]
+fn serve_runs_without_any_config() {
+    if std::net::TcpListener::bind("0.0.0.0:5222").is_err() || std::net::TcpListener::bind("0.0.0.0:5223").is_err() {
+        eprintln!("SKIP: ports 5222/5223 are in use; cannot test the zero-config defaults");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        Command::new(binary())
+            .arg("serve")
+            .current_dir(dir.path())
+            .env_remove("XMPPD_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait_listening = |child: &mut std::process::Child| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect("127.0.0.1:5222").is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "xmppd exited");
+            assert!(Instant::now() < deadline, "xmppd did not listen on 5222");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let stop = |child: &mut std::process::Child| {
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        assert!(child.wait().unwrap().success());
+    };
+    let mut child = start();
+    wait_listening(&mut child);
+    let cert = dir.path().join("data/tls/cert.pem");
+    assert!(cert.exists() && dir.path().join("data/xmppd.sqlite3").exists());
+    let first = std::fs::read(&cert).unwrap();
+    stop(&mut child);
+    let mut child = start();
+    wait_listening(&mut child);
+    assert_eq!(std::fs::read(&cert).unwrap(), first, "certificate regenerated");
+    stop(&mut child);
+}
