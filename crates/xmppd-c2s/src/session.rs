@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{Instant, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
 use xmppd_core::registry::BindError;
 use xmppd_core::{Outbound, Server, SessionEntry, Stanza, StanzaReject};
 use xmppd_jid::{BareJid, DomainJid};
 use xmppd_proto::{StanzaErrorCondition, StreamErrorCondition as Cond};
 use xmppd_sasl::{
-    advertised_channel_binding_types, ChannelBindingData, DowngradeInfo, HashAlg, Mechanism, SaslFailure,
-    ScramCredentials, ServerSession, Step,
+    ChannelBindingData, DowngradeInfo, HashAlg, Mechanism, SaslFailure, ScramCredentials, ServerSession, Step,
+    advertised_channel_binding_types,
 };
 use xmppd_stream::negotiation::{self, Command, FeatureSet, Phase};
 use xmppd_stream::{check_c2s_header, response_header};
@@ -286,7 +286,11 @@ impl Session {
                 let cb = self.channel_binding();
                 let mut mechanisms = Vec::new();
                 if tls_active && (cb.tls_exporter.is_some() || cb.tls_server_end_point.is_some()) {
-                    mechanisms.extend([Mechanism::ScramSha512Plus, Mechanism::ScramSha256Plus, Mechanism::ScramSha1Plus]);
+                    mechanisms.extend([
+                        Mechanism::ScramSha512Plus,
+                        Mechanism::ScramSha256Plus,
+                        Mechanism::ScramSha1Plus,
+                    ]);
                 }
                 mechanisms.extend([Mechanism::ScramSha512, Mechanism::ScramSha256, Mechanism::ScramSha1]);
                 if tls_active && config.allow_plain {
@@ -430,17 +434,17 @@ impl Session {
         let Ok(bare) = BareJid::from_parts(Some(&username), host.as_str()) else {
             return self.sasl_failed(SaslFailure::NotAuthorized, None);
         };
-        if let Some(authzid) = authzid.filter(|a| !a.is_empty()) {
-            if authzid.parse::<BareJid>().ok().as_ref() != Some(&bare) {
-                return self.sasl_failed(SaslFailure::InvalidAuthzid, None);
-            }
+        if let Some(authzid) = authzid.filter(|a| !a.is_empty())
+            && authzid.parse::<BareJid>().ok().as_ref() != Some(&bare)
+        {
+            return self.sasl_failed(SaslFailure::InvalidAuthzid, None);
         }
         self.out.extend_from_slice(&negotiation::sasl_success(additional));
         tracing::info!(jid = %bare, "authenticated");
         self.username = Some(username.into_owned());
         // §6.4.6: the client restarts the stream; the parser keeps any
         // bytes the client pipelined after our <success/>.
-        self.parser.reset();
+        self.parser.reset_keep_buffered();
         self.header_sent = false;
         self.phase = Phase::Bind;
         Flow::Continue

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 
@@ -27,7 +27,11 @@ pub struct TlsContext {
 
 impl TlsContext {
     /// Builds both acceptors from a certificate chain and key.
-    pub fn new(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>, tls13_only: bool) -> Result<Self, C2sError> {
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+        tls13_only: bool,
+    ) -> Result<Self, C2sError> {
         let server_end_point = chain.first().map(|leaf| Sha256::digest(leaf.as_ref()).to_vec()).unwrap_or_default();
         let versions: &[&rustls::SupportedProtocolVersion] =
             if tls13_only { &[&rustls::version::TLS13] } else { &[&rustls::version::TLS13, &rustls::version::TLS12] };

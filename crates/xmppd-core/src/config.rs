@@ -280,7 +280,10 @@ impl Config {
         if !(4096..=10_000_000).contains(&self.auth.scram_iterations) {
             problem(
                 "auth.scram_iterations",
-                format!("{} is outside 4096..=10000000 (RFC 5802 §5.1 asks for at least 4096)", self.auth.scram_iterations),
+                format!(
+                    "{} is outside 4096..=10000000 (RFC 5802 §5.1 asks for at least 4096)",
+                    self.auth.scram_iterations
+                ),
             );
         }
         match self.storage.backend.as_str() {

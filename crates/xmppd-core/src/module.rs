@@ -94,7 +94,13 @@ pub(crate) struct HostRegistrations {
 
 impl HostRegistrations {
     /// The handler for a payload, if a module registered one.
-    pub(crate) fn iq_handler(&self, iq_type: IqType, scope: Scope, ns: &str, name: &str) -> Option<&Arc<dyn IqHandler>> {
+    pub(crate) fn iq_handler(
+        &self,
+        iq_type: IqType,
+        scope: Scope,
+        ns: &str,
+        name: &str,
+    ) -> Option<&Arc<dyn IqHandler>> {
         self.iq_handlers
             .get(ns)?
             .iter()
@@ -121,10 +127,7 @@ impl ModuleContext<'_> {
     pub fn config<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
         match self.config {
             None => Ok(T::default()),
-            Some(value) => value
-                .clone()
-                .try_into()
-                .map_err(|e| format!("modules.{}: {e}", self.module)),
+            Some(value) => value.clone().try_into().map_err(|e| format!("modules.{}: {e}", self.module)),
         }
     }
 

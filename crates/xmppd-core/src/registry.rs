@@ -1,7 +1,7 @@
 //! The registry of bound local sessions (RFC 6120 §7, RFC 6121 §8.5).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use rand::Rng as _;
@@ -107,23 +107,23 @@ impl SessionRegistry {
         let mut map = self.by_bare.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let sessions = map.entry(bare.clone()).or_default();
         let mut chosen: Option<FullJid> = None;
-        if let Some(resource) = resource {
-            if let Ok(jid) = bare.with_resource(resource) {
-                match sessions.iter().position(|s| s.jid == jid) {
-                    None => chosen = Some(jid),
-                    Some(index) => match policy {
-                        ResourceConflict::Reject => return Err(BindError::Conflict),
-                        ResourceConflict::Rename => {}
-                        ResourceConflict::Replace => {
-                            let old = sessions.remove(index);
-                            old.queue.push(Outbound::Close(
+        if let Some(jid) = resource.and_then(|resource| bare.with_resource(resource).ok()) {
+            match sessions.iter().position(|s| s.jid == jid) {
+                None => chosen = Some(jid),
+                Some(index) => match policy {
+                    ResourceConflict::Reject => return Err(BindError::Conflict),
+                    ResourceConflict::Rename => {}
+                    ResourceConflict::Replace => {
+                        let old = sessions.remove(index);
+                        old.queue
+                            .push(Outbound::Close(
                                 StreamErrorCondition::Conflict,
                                 Some("replaced by a new session for the same resource"),
-                            )).ok();
-                            chosen = Some(jid);
-                        }
-                    },
-                }
+                            ))
+                            .ok();
+                        chosen = Some(jid);
+                    }
+                },
             }
         }
         if sessions.len() >= self.max_resources {
@@ -133,10 +133,10 @@ impl SessionRegistry {
             Some(jid) => jid,
             None => loop {
                 let candidate = generate_resource();
-                if let Ok(jid) = bare.with_resource(&candidate) {
-                    if !sessions.iter().any(|s| s.jid == jid) {
-                        break jid;
-                    }
+                if let Ok(jid) = bare.with_resource(&candidate)
+                    && !sessions.iter().any(|s| s.jid == jid)
+                {
+                    break jid;
                 }
             },
         };
@@ -200,9 +200,7 @@ impl SessionRegistry {
 fn generate_resource() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
-    (0..12)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    (0..12).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
 #[cfg(test)]
@@ -235,10 +233,7 @@ mod tests {
         let registry = SessionRegistry::new(8, 10);
         let juliet = bare("juliet@example.com");
         registry.bind(&juliet, Some("balcony"), ResourceConflict::Reject).unwrap();
-        assert_eq!(
-            registry.bind(&juliet, Some("balcony"), ResourceConflict::Reject).unwrap_err(),
-            BindError::Conflict
-        );
+        assert_eq!(registry.bind(&juliet, Some("balcony"), ResourceConflict::Reject).unwrap_err(), BindError::Conflict);
         let renamed = registry.bind(&juliet, Some("balcony"), ResourceConflict::Rename).unwrap();
         assert_ne!(renamed.jid().resource(), "balcony");
         assert_eq!(registry.len(), 2);
@@ -260,9 +255,6 @@ mod tests {
         let juliet = bare("juliet@example.com");
         registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
         registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
-        assert_eq!(
-            registry.bind(&juliet, None, ResourceConflict::Replace).unwrap_err(),
-            BindError::TooManyResources
-        );
+        assert_eq!(registry.bind(&juliet, None, ResourceConflict::Replace).unwrap_err(), BindError::TooManyResources);
     }
 }

@@ -10,12 +10,12 @@ use xmppd_jid::{BareJid, DomainJid, FullJid, Jid};
 use xmppd_proto::{StanzaErrorCondition, StreamErrorCondition};
 use xmppd_storage::{AuthStore, KeyValueStore};
 
+use crate::CoreError;
 use crate::config::Config;
 use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, Scope};
 use crate::queue::{Outbound, PushError};
 use crate::registry::{SessionEntry, SessionRegistry};
 use crate::stanza::{IqType, Stanza, StanzaKind};
-use crate::CoreError;
 
 /// Shared server state: hosts, sessions, storage, module registrations.
 pub struct Server {
@@ -254,11 +254,8 @@ impl Server {
             self.bounce(&stanza, StanzaErrorCondition::BadRequest, Some("an iq get/set carries exactly one payload"));
             return;
         };
-        let handler = self
-            .hosts
-            .get(domain)
-            .and_then(|h| h.iq_handler(iq_type, scope, payload.ns(), payload.name()))
-            .cloned();
+        let handler =
+            self.hosts.get(domain).and_then(|h| h.iq_handler(iq_type, scope, payload.ns(), payload.name())).cloned();
         let Some(handler) = handler else {
             self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable, None);
             return;

@@ -7,8 +7,8 @@
 
 use bytes::Bytes;
 use xmppd_jid::{FullJid, Jid};
-use xmppd_proto::{ns, StanzaErrorCondition};
-use xmppd_xml::{escape_attr_into, Element, RawElement, XmlError};
+use xmppd_proto::{StanzaErrorCondition, ns};
+use xmppd_xml::{Element, RawElement, XmlError, escape_attr_into};
 
 /// The three stanza kinds (RFC 6120 §8.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,15 +116,17 @@ impl Stanza {
         let from = Jid::from(session.clone());
         let bounce = |condition: StanzaErrorCondition, text: &str| {
             let is_error = stanza_type.as_deref() == Some("error");
-            StanzaReject::Bounce((!is_error).then(|| {
-                error_bytes(kind, id.as_deref(), None, Some(&from), condition, Some(text))
-            }))
+            StanzaReject::Bounce(
+                (!is_error).then(|| error_bytes(kind, id.as_deref(), None, Some(&from), condition, Some(text))),
+            )
         };
         let to = match raw.attr("to") {
             None => None,
             Some(to) => match to.parse::<Jid>() {
                 Ok(jid) => Some(jid),
-                Err(_) => return Err(bounce(StanzaErrorCondition::JidMalformed, "the 'to' address is not a valid JID")),
+                Err(_) => {
+                    return Err(bounce(StanzaErrorCondition::JidMalformed, "the 'to' address is not a valid JID"));
+                }
             },
         };
         if kind == StanzaKind::Iq {
@@ -135,7 +137,7 @@ impl Stanza {
                 return Err(bounce(StanzaErrorCondition::BadRequest, "an iq needs a valid 'type'"));
             }
         }
-        let bytes = restamp(raw, kind, from.as_str(), to.as_ref().map(Jid::as_str))
+        let bytes = restamp(raw, from.as_str(), to.as_ref().map(Jid::as_str))
             .map_err(|_| bounce(StanzaErrorCondition::BadRequest, "the stanza could not be processed"))?;
         Ok(Stanza { kind, from, to, stanza_type, id, bytes })
     }
@@ -212,7 +214,7 @@ impl Stanza {
             return None;
         }
         let bytes = error_bytes(self.kind, self.id(), self.to.as_ref(), Some(&self.from), condition, text);
-        let from = self.to.clone().unwrap_or_else(|| Jid::from(self.from_bare_domain()));
+        let from = self.to.clone().unwrap_or_else(|| Jid::from(self.from.to_bare()));
         Some(Stanza {
             kind: self.kind,
             from,
@@ -240,7 +242,7 @@ impl Stanza {
                 out.extend_from_slice(b"</iq>");
             }
         }
-        let from = self.to.clone().unwrap_or_else(|| Jid::from(self.from_bare_domain()));
+        let from = self.to.clone().unwrap_or_else(|| Jid::from(self.from.to_bare()));
         Stanza {
             kind: StanzaKind::Iq,
             from,
@@ -249,10 +251,6 @@ impl Stanza {
             id: self.id.clone(),
             bytes: Bytes::from(out),
         }
-    }
-
-    fn from_bare_domain(&self) -> xmppd_jid::BareJid {
-        self.from.to_bare()
     }
 }
 
@@ -295,58 +293,20 @@ fn error_bytes(
 }
 
 /// Rewrites the start tag with the stamped `from` and the normalised `to`,
-/// and appends the rest of the element verbatim (no DOM). Elements that
-/// depend on namespace prefixes declared on the stream header, or whose
-/// top-level name is prefixed, are re-serialised from a DOM instead.
-fn restamp(raw: &RawElement, kind: StanzaKind, from: &str, to: Option<&str>) -> Result<Bytes, XmlError> {
-    if !raw.is_self_contained() || raw.prefix().is_some() {
+/// and copies the rest of the element verbatim (no DOM). Elements that
+/// depend on namespace prefixes declared on the stream header are
+/// re-serialised from a DOM instead, since those declarations do not travel.
+fn restamp(raw: &RawElement, from: &str, to: Option<&str>) -> Result<Bytes, XmlError> {
+    let mut out = Vec::with_capacity(raw.bytes().len() + from.len() + 16);
+    if raw.is_self_contained() {
+        raw.write_with_attrs(&[("from", Some(from)), ("to", to)], &mut out);
+    } else {
         let mut element = raw.parse_element()?;
         element.set_attr("from", from);
         if let Some(to) = to {
             element.set_attr("to", to);
         }
-        let mut out = Vec::with_capacity(raw.bytes().len() + 64);
         element.write_to(&mut out, ns::CLIENT);
-        return Ok(Bytes::from(out));
-    }
-    let source = raw.bytes();
-    let head_len = raw.head_len();
-    let self_closing = source.get(..head_len).is_some_and(|head| head.ends_with(b"/>"));
-    let mut out = Vec::with_capacity(source.len() + from.len() + 16);
-    out.push(b'<');
-    out.extend_from_slice(kind.name().as_bytes());
-    write_attr(&mut out, "from", from);
-    if let Some(to) = to {
-        write_attr(&mut out, "to", to);
-    }
-    for (name, value) in raw.attributes() {
-        if name == "from" || name == "to" {
-            continue;
-        }
-        write_attr(&mut out, name, value);
-    }
-    for (prefix, uri) in raw.namespace_declarations() {
-        match prefix {
-            // The default namespace of the routed copy is jabber:client.
-            None => {
-                if uri != ns::CLIENT {
-                    return Err(XmlError::BadFormat("a routed stanza must use the jabber:client namespace"));
-                }
-            }
-            Some(prefix) => {
-                out.extend_from_slice(b" xmlns:");
-                out.extend_from_slice(prefix.as_bytes());
-                out.extend_from_slice(b"='");
-                escape_attr_into(uri, &mut out);
-                out.push(b'\'');
-            }
-        }
-    }
-    if self_closing {
-        out.extend_from_slice(b"/>");
-    } else {
-        out.push(b'>');
-        out.extend_from_slice(source.get(head_len..).unwrap_or_default());
     }
     Ok(Bytes::from(out))
 }

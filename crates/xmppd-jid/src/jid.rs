@@ -80,11 +80,7 @@ impl<'a> RawParts<'a> {
             Some((node, domain)) => (Some(node), domain),
             None => (None, before_slash),
         };
-        Self {
-            node,
-            domain,
-            resource,
-        }
+        Self { node, domain, resource }
     }
 }
 
@@ -98,18 +94,11 @@ struct Assembled {
 /// Converts a separator offset to the stored form. Offsets are at most
 /// 2 × 1023 + 1 and never zero (the part before a separator is non-empty).
 fn separator_offset(offset: usize) -> Result<NonZeroU16, JidError> {
-    u16::try_from(offset)
-        .ok()
-        .and_then(NonZeroU16::new)
-        .ok_or(JidError::DomainTooLong)
+    u16::try_from(offset).ok().and_then(NonZeroU16::new).ok_or(JidError::DomainTooLong)
 }
 
 /// Prepares each part (RFC 7622 §3.2–§3.4) and joins them.
-fn assemble(
-    node: Option<&str>,
-    domain: &str,
-    resource: Option<&str>,
-) -> Result<Assembled, JidError> {
+fn assemble(node: Option<&str>, domain: &str, resource: Option<&str>) -> Result<Assembled, JidError> {
     let node = node.map(nodeprep).transpose()?;
     let domain = nameprep(domain)?;
     let resource = resource.map(resourceprep).transpose()?;
@@ -130,11 +119,7 @@ fn assemble(
         text.push('/');
         text.push_str(resource);
     }
-    Ok(Assembled {
-        text: text.into_boxed_str(),
-        at,
-        slash,
-    })
+    Ok(Assembled { text: text.into_boxed_str(), at, slash })
 }
 
 /// The localpart of `text` given the `@` offset.
@@ -151,11 +136,7 @@ fn domain_of(text: &str, at: Option<NonZeroU16>, end: usize) -> &str {
 impl Jid {
     /// Builds an address from unprepared parts, enforcing each part
     /// (RFC 7622 §3.2–§3.4).
-    pub fn from_parts(
-        node: Option<&str>,
-        domain: &str,
-        resource: Option<&str>,
-    ) -> Result<Self, JidError> {
+    pub fn from_parts(node: Option<&str>, domain: &str, resource: Option<&str>) -> Result<Self, JidError> {
         let Assembled { text, at, slash } = assemble(node, domain, resource)?;
         Ok(match slash {
             Some(slash) => Self::Full(FullJid { text, at, slash }),
@@ -304,11 +285,7 @@ impl BareJid {
         text.push_str(&self.text);
         text.push('/');
         text.push_str(&resource);
-        Ok(FullJid {
-            text: text.into_boxed_str(),
-            at: self.at,
-            slash,
-        })
+        Ok(FullJid { text: text.into_boxed_str(), at: self.at, slash })
     }
 }
 
@@ -351,24 +328,17 @@ impl FullJid {
 
     /// The resourcepart (RFC 7622 §3.4).
     pub fn resource(&self) -> &str {
-        self.text
-            .get(usize::from(self.slash.get()) + 1..)
-            .unwrap_or_default()
+        self.text.get(usize::from(self.slash.get()) + 1..).unwrap_or_default()
     }
 
     /// The text of the bare address, without allocating.
     pub fn bare_str(&self) -> &str {
-        self.text
-            .get(..usize::from(self.slash.get()))
-            .unwrap_or_default()
+        self.text.get(..usize::from(self.slash.get())).unwrap_or_default()
     }
 
     /// The address without its resourcepart (RFC 6120 §1.4).
     pub fn to_bare(&self) -> BareJid {
-        BareJid {
-            text: Box::from(self.bare_str()),
-            at: self.at,
-        }
+        BareJid { text: Box::from(self.bare_str()), at: self.at }
     }
 
     /// The domainpart as an address of its own.
@@ -392,9 +362,7 @@ impl FromStr for FullJid {
 impl DomainJid {
     /// Wraps a domainpart that is already enforced.
     fn from_prepared(domain: &str) -> Self {
-        Self {
-            text: Box::from(domain),
-        }
+        Self { text: Box::from(domain) }
     }
 
     /// The normalised domainpart.
@@ -438,9 +406,7 @@ impl FromStr for DomainJid {
             return Err(JidError::UnexpectedLocalpart);
         }
         let domain = nameprep(parts.domain)?;
-        Ok(Self {
-            text: Box::from(domain),
-        })
+        Ok(Self { text: Box::from(domain) })
     }
 }
 
@@ -464,10 +430,7 @@ impl From<DomainJid> for Jid {
 
 impl From<DomainJid> for BareJid {
     fn from(domain: DomainJid) -> Self {
-        Self {
-            text: domain.text,
-            at: None,
-        }
+        Self { text: domain.text, at: None }
     }
 }
 
@@ -544,9 +507,7 @@ macro_rules! impl_common_traits {
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($name))
-                    .field(&self.as_str())
-                    .finish()
+                f.debug_tuple(stringify!($name)).field(&self.as_str()).finish()
             }
         }
 

@@ -50,15 +50,10 @@ pub fn nodeprep(localpart: &str) -> Result<Cow<'_, str>, JidError> {
     if localpart.len() > MAX_RAW_PART_OCTETS {
         return Err(JidError::LocalpartTooLong);
     }
-    let enforced = enforce_stable::<UsernameCaseMapped>(localpart).map_err(|error| {
-        JidError::InvalidLocalpart {
-            code_point: offending_code_point(&error),
-        }
-    })?;
+    let enforced = enforce_stable::<UsernameCaseMapped>(localpart)
+        .map_err(|error| JidError::InvalidLocalpart { code_point: offending_code_point(&error) })?;
     if let Some(prohibited) = enforced.chars().find(|c| LOCALPART_PROHIBITED.contains(c)) {
-        return Err(JidError::InvalidLocalpart {
-            code_point: Some(prohibited),
-        });
+        return Err(JidError::InvalidLocalpart { code_point: Some(prohibited) });
     }
     if enforced.is_empty() {
         return Err(JidError::EmptyLocalpart);
@@ -82,11 +77,8 @@ pub fn resourceprep(resourcepart: &str) -> Result<Cow<'_, str>, JidError> {
     if resourcepart.len() > MAX_RAW_PART_OCTETS {
         return Err(JidError::ResourceTooLong);
     }
-    let enforced = enforce_stable::<OpaqueString>(resourcepart).map_err(|error| {
-        JidError::InvalidResource {
-            code_point: offending_code_point(&error),
-        }
-    })?;
+    let enforced = enforce_stable::<OpaqueString>(resourcepart)
+        .map_err(|error| JidError::InvalidResource { code_point: offending_code_point(&error) })?;
     if enforced.is_empty() {
         return Err(JidError::EmptyResource);
     }
@@ -133,16 +125,10 @@ pub fn nameprep(domainpart: &str) -> Result<Cow<'_, str>, JidError> {
 /// Validates and canonicalises `[IPv6address]`; `literal` is `domain`
 /// without its opening bracket.
 fn prepare_ipv6_literal<'a>(domain: &'a str, literal: &str) -> Result<Cow<'a, str>, JidError> {
-    let address: Ipv6Addr = literal
-        .strip_suffix(']')
-        .and_then(|inner| inner.parse().ok())
-        .ok_or(JidError::InvalidDomain)?;
+    let address: Ipv6Addr =
+        literal.strip_suffix(']').and_then(|inner| inner.parse().ok()).ok_or(JidError::InvalidDomain)?;
     let canonical = format!("[{address}]");
-    if canonical == domain {
-        Ok(Cow::Borrowed(domain))
-    } else {
-        Ok(Cow::Owned(canonical))
-    }
+    if canonical == domain { Ok(Cow::Borrowed(domain)) } else { Ok(Cow::Owned(canonical)) }
 }
 
 /// Runs UTS #46 ToUnicode on a domain name and checks its labels.
@@ -166,9 +152,7 @@ fn prepare_domain_name(domain: &str) -> Result<Cow<'_, str>, JidError> {
     // The ASCII sink only receives output when the Unicode output is not
     // ASCII; otherwise the Unicode output is the ToASCII form as well.
     let ascii_form: &str = if ascii.is_empty() { &prepared } else { &ascii };
-    let labels_ok = ascii_form
-        .split('.')
-        .all(|label| !label.is_empty() && label.len() <= MAX_LABEL_OCTETS);
+    let labels_ok = ascii_form.split('.').all(|label| !label.is_empty() && label.len() <= MAX_LABEL_OCTETS);
     if !labels_ok {
         return Err(JidError::InvalidDomain);
     }
@@ -205,8 +189,7 @@ fn offending_code_point(error: &PrecisError) -> Option<char> {
     let info = match error {
         PrecisError::BadCodepoint(info) => info,
         PrecisError::Unexpected(
-            UnexpectedError::ContextRuleNotApplicable(info)
-            | UnexpectedError::MissingContextRule(info),
+            UnexpectedError::ContextRuleNotApplicable(info) | UnexpectedError::MissingContextRule(info),
         ) => info,
         _ => return None,
     };
@@ -229,31 +212,15 @@ mod tests {
     fn nodeprep_rejects_each_prohibited_character() {
         for c in LOCALPART_PROHIBITED {
             let input = format!("a{c}b");
-            assert_eq!(
-                nodeprep(&input),
-                Err(JidError::InvalidLocalpart {
-                    code_point: Some(c)
-                }),
-                "{input}"
-            );
+            assert_eq!(nodeprep(&input), Err(JidError::InvalidLocalpart { code_point: Some(c) }), "{input}");
         }
         // FULLWIDTH COMMERCIAL AT width-maps to '@', which is prohibited.
-        assert_eq!(
-            nodeprep("a\u{FF20}b"),
-            Err(JidError::InvalidLocalpart {
-                code_point: Some('@')
-            })
-        );
+        assert_eq!(nodeprep("a\u{FF20}b"), Err(JidError::InvalidLocalpart { code_point: Some('@') }));
     }
 
     #[test]
     fn nodeprep_reports_offending_code_point() {
-        assert_eq!(
-            nodeprep("foo bar"),
-            Err(JidError::InvalidLocalpart {
-                code_point: Some(' ')
-            })
-        );
+        assert_eq!(nodeprep("foo bar"), Err(JidError::InvalidLocalpart { code_point: Some(' ') }));
     }
 
     #[test]
@@ -264,12 +231,7 @@ mod tests {
 
     #[test]
     fn resourceprep_rejects_controls() {
-        assert_eq!(
-            resourceprep("a\u{7}b"),
-            Err(JidError::InvalidResource {
-                code_point: Some('\u{7}')
-            })
-        );
+        assert_eq!(resourceprep("a\u{7}b"), Err(JidError::InvalidResource { code_point: Some('\u{7}') }));
     }
 
     #[test]

@@ -32,16 +32,10 @@ fn check(input: &str) {
             text.push_str(resource);
         }
         assert_eq!(text, jid.as_str());
-        assert_eq!(
-            Jid::from_parts(jid.node(), jid.domain(), jid.resource()).unwrap(),
-            jid
-        );
+        assert_eq!(Jid::from_parts(jid.node(), jid.domain(), jid.resource()).unwrap(), jid);
         assert!(jid.node().is_none_or(|n| !n.is_empty() && n.len() <= 1023));
         assert!(!jid.domain().is_empty() && jid.domain().len() <= 1023);
-        assert!(
-            jid.resource()
-                .is_none_or(|r| !r.is_empty() && r.len() <= 1023)
-        );
+        assert!(jid.resource().is_none_or(|r| !r.is_empty() && r.len() <= 1023));
     }
 }
 

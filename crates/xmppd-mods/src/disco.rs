@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use xmppd_core::module::IqOutcome;
 use xmppd_core::{IqHandler, IqRequest, IqType, ModuleContext, ModuleDef, Protocol, Scope, Support};
-use xmppd_proto::{ns, StanzaErrorCondition};
+use xmppd_proto::{StanzaErrorCondition, ns};
 use xmppd_xml::Element;
 
 /// The module declaration.

@@ -2,7 +2,7 @@
 
 use xmppd_xml::Element;
 
-use crate::{ns, ProtoError};
+use crate::{ProtoError, ns};
 
 /// A `<bind/>` request in an IQ set (RFC 6120 §7.5 and §7.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +21,7 @@ impl BindRequest {
         for child in el.children() {
             if child.name() == "resource" && child.ns() == ns::BIND {
                 if resource.is_some() {
-                    return Err(ProtoError::Invalid {
-                        what: "bind",
-                        reason: "more than one <resource/>".into(),
-                    });
+                    return Err(ProtoError::Invalid { what: "bind", reason: "more than one <resource/>".into() });
                 }
                 let text = child.text();
                 // §7.7.2.1: an empty resource means "let the server choose".

@@ -114,12 +114,8 @@ impl StanzaErrorCondition {
     pub fn default_type(self) -> ErrorType {
         use StanzaErrorCondition::*;
         match self {
-            BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect => {
-                ErrorType::Modify
-            }
-            Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => {
-                ErrorType::Auth
-            }
+            BadRequest | JidMalformed | NotAcceptable | PolicyViolation | Redirect => ErrorType::Modify,
+            Forbidden | NotAuthorized | RegistrationRequired | SubscriptionRequired => ErrorType::Auth,
             RecipientUnavailable | RemoteServerTimeout | ResourceConstraint => ErrorType::Wait,
             _ => ErrorType::Cancel,
         }

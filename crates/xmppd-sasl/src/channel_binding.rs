@@ -17,10 +17,7 @@ pub enum ChannelBindingType {
 
 impl ChannelBindingType {
     /// Every supported type, strongest first.
-    pub const ALL: [ChannelBindingType; 2] = [
-        ChannelBindingType::TlsExporter,
-        ChannelBindingType::TlsServerEndPoint,
-    ];
+    pub const ALL: [ChannelBindingType; 2] = [ChannelBindingType::TlsExporter, ChannelBindingType::TlsServerEndPoint];
 
     /// The channel-binding unique prefix registered with IANA, as used in
     /// the GS2 header `p=` (RFC 5802 §7) and the XEP-0440 `type` attribute.
@@ -33,9 +30,7 @@ impl ChannelBindingType {
 
     /// Looks a type up by its exact name.
     pub fn from_name(name: &str) -> Option<ChannelBindingType> {
-        ChannelBindingType::ALL
-            .into_iter()
-            .find(|cb_type| cb_type.name() == name)
+        ChannelBindingType::ALL.into_iter().find(|cb_type| cb_type.name() == name)
     }
 }
 
@@ -62,10 +57,7 @@ impl fmt::Debug for ChannelBindingData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelBindingData")
             .field("tls_exporter", &self.tls_exporter.as_ref().map(Vec::len))
-            .field(
-                "tls_server_end_point",
-                &self.tls_server_end_point.as_ref().map(Vec::len),
-            )
+            .field("tls_server_end_point", &self.tls_server_end_point.as_ref().map(Vec::len))
             .finish()
     }
 }
@@ -88,9 +80,7 @@ impl ChannelBindingData {
     /// Whether any channel-binding type is available, i.e. whether `-PLUS`
     /// mechanisms can be offered (RFC 5802 §6).
     pub fn is_available(&self) -> bool {
-        ChannelBindingType::ALL
-            .into_iter()
-            .any(|cb_type| self.get(cb_type).is_some())
+        ChannelBindingType::ALL.into_iter().any(|cb_type| self.get(cb_type).is_some())
     }
 }
 
@@ -103,8 +93,5 @@ impl ChannelBindingData {
 /// XEP-0440 §3 rule 1 asks servers to offer `tls-server-end-point`; that is
 /// up to the transport supplying its data.
 pub fn advertised_channel_binding_types(data: &ChannelBindingData) -> Vec<ChannelBindingType> {
-    ChannelBindingType::ALL
-        .into_iter()
-        .filter(|cb_type| data.get(*cb_type).is_some())
-        .collect()
+    ChannelBindingType::ALL.into_iter().filter(|cb_type| data.get(*cb_type).is_some()).collect()
 }

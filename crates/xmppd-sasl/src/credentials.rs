@@ -65,12 +65,7 @@ impl ScramCredentials {
     /// [`SaslError::InvalidPassword`] if OpaqueString rejects the password
     /// (empty, control characters, …), [`SaslError::InvalidIterationCount`]
     /// for `iterations == 0`, [`SaslError::EmptySalt`] for an empty salt.
-    pub fn derive(
-        hash: HashAlg,
-        password: &str,
-        salt: &[u8],
-        iterations: u32,
-    ) -> Result<ScramCredentials, SaslError> {
+    pub fn derive(hash: HashAlg, password: &str, salt: &[u8], iterations: u32) -> Result<ScramCredentials, SaslError> {
         let salted_password = salted_password(hash, password, salt, iterations)?;
         Self::from_salted_password(hash, &salted_password, salt, iterations)
     }
@@ -81,11 +76,7 @@ impl ScramCredentials {
     /// # Errors
     ///
     /// As for [`ScramCredentials::derive`].
-    pub fn generate(
-        hash: HashAlg,
-        password: &str,
-        iterations: u32,
-    ) -> Result<ScramCredentials, SaslError> {
+    pub fn generate(hash: HashAlg, password: &str, iterations: u32) -> Result<ScramCredentials, SaslError> {
         let mut salt = [0u8; GENERATED_SALT_LEN];
         rand::rng().fill_bytes(&mut salt);
         Self::derive(hash, password, &salt, iterations)
@@ -99,10 +90,8 @@ impl ScramCredentials {
         salt: &[u8],
         iterations: u32,
     ) -> Result<ScramCredentials, SaslError> {
-        let client_key =
-            crypto::hmac(hash, salted_password, b"Client Key").ok_or(SaslError::Crypto)?;
-        let server_key =
-            crypto::hmac(hash, salted_password, b"Server Key").ok_or(SaslError::Crypto)?;
+        let client_key = crypto::hmac(hash, salted_password, b"Client Key").ok_or(SaslError::Crypto)?;
+        let server_key = crypto::hmac(hash, salted_password, b"Server Key").ok_or(SaslError::Crypto)?;
         Ok(ScramCredentials {
             hash,
             salt: salt.to_vec(),

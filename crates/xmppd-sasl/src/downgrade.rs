@@ -40,10 +40,7 @@ impl DowngradeInfo {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        DowngradeInfo {
-            mechanisms: mechanisms.into_iter().map(Into::into).collect(),
-            channel_binding_types: None,
-        }
+        DowngradeInfo { mechanisms: mechanisms.into_iter().map(Into::into).collect(), channel_binding_types: None }
     }
 
     /// Adds the channel-binding type names advertised with XEP-0440. An
@@ -84,21 +81,13 @@ impl DowngradeInfo {
 
     /// Whether the list contains `name`; `None` if no list was given.
     pub(crate) fn advertises(&self, name: &str) -> Option<bool> {
-        if self.is_empty() {
-            None
-        } else {
-            Some(self.mechanisms.iter().any(|m| m == name))
-        }
+        if self.is_empty() { None } else { Some(self.mechanisms.iter().any(|m| m == name)) }
     }
 
     /// Whether any `-PLUS` mechanism was advertised; `None` if no list was
     /// given.
     pub(crate) fn advertises_plus(&self) -> Option<bool> {
-        if self.is_empty() {
-            None
-        } else {
-            Some(self.mechanisms.iter().any(|m| m.ends_with("-PLUS")))
-        }
+        if self.is_empty() { None } else { Some(self.mechanisms.iter().any(|m| m.ends_with("-PLUS"))) }
     }
 
     /// The XEP-0474 §4.1 hash input S: sorted mechanisms joined by `%x1E`;

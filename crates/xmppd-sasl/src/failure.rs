@@ -87,10 +87,7 @@ pub(crate) struct Reject {
 
 impl Reject {
     pub(crate) fn malformed(detail: &'static str) -> Reject {
-        Reject {
-            failure: SaslFailure::MalformedRequest,
-            detail,
-        }
+        Reject { failure: SaslFailure::MalformedRequest, detail }
     }
 
     pub(crate) fn new(failure: SaslFailure, detail: &'static str) -> Reject {

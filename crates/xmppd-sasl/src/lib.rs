@@ -70,9 +70,7 @@ pub use crate::downgrade::DowngradeInfo;
 pub use crate::failure::SaslFailure;
 pub use crate::mechanism::{HashAlg, Mechanism};
 pub use crate::payload::{decode_payload, encode_payload};
-pub use crate::session::{
-    DEFAULT_FAKE_ITERATIONS, DEFAULT_MAX_MESSAGE_LEN, SaslConfig, ServerSession, Step,
-};
+pub use crate::session::{DEFAULT_FAKE_ITERATIONS, DEFAULT_MAX_MESSAGE_LEN, SaslConfig, ServerSession, Step};
 
 /// Errors of this crate's non-protocol operations (credential derivation).
 ///

@@ -92,17 +92,12 @@ impl Mechanism {
     /// `mechanism` attribute of `<auth/>` (RFC 6120 §6.4.2). Mechanism names
     /// are case-sensitive upper-case strings (RFC 4422 §3.1).
     pub fn from_name(name: &str) -> Option<Mechanism> {
-        Mechanism::ALL
-            .into_iter()
-            .find(|mechanism| mechanism.name() == name)
+        Mechanism::ALL.into_iter().find(|mechanism| mechanism.name() == name)
     }
 
     /// Whether this is a `-PLUS` (channel-binding) variant (RFC 5802 §4).
     pub fn is_plus(self) -> bool {
-        matches!(
-            self,
-            Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus | Mechanism::ScramSha512Plus
-        )
+        matches!(self, Mechanism::ScramSha1Plus | Mechanism::ScramSha256Plus | Mechanism::ScramSha512Plus)
     }
 
     /// Whether this is a SCRAM mechanism (RFC 5802).

@@ -20,10 +20,7 @@ pub fn decode_payload(text: &str) -> Result<Option<Vec<u8>>, SaslFailure> {
     match text {
         "" => Ok(None),
         "=" => Ok(Some(Vec::new())),
-        _ => STANDARD
-            .decode(text)
-            .map(Some)
-            .map_err(|_| SaslFailure::IncorrectEncoding),
+        _ => STANDARD.decode(text).map(Some).map_err(|_| SaslFailure::IncorrectEncoding),
     }
 }
 
@@ -32,9 +29,5 @@ pub fn decode_payload(text: &str) -> Result<Option<Vec<u8>>, SaslFailure> {
 /// to send no data at all (e.g. `<success/>` without additional data) should
 /// send an empty element instead of calling this.
 pub fn encode_payload(data: &[u8]) -> String {
-    if data.is_empty() {
-        "=".to_owned()
-    } else {
-        STANDARD.encode(data)
-    }
+    if data.is_empty() { "=".to_owned() } else { STANDARD.encode(data) }
 }

@@ -23,15 +23,11 @@ impl std::fmt::Debug for PlainMessage {
 /// valid UTF-8, non-empty authcid and password. An empty authzid means
 /// none. The overall length limit is enforced by the caller.
 pub(crate) fn parse(message: &[u8]) -> Result<PlainMessage, Reject> {
-    let text = std::str::from_utf8(message)
-        .map_err(|_| Reject::malformed("PLAIN message is not valid UTF-8"))?;
+    let text = std::str::from_utf8(message).map_err(|_| Reject::malformed("PLAIN message is not valid UTF-8"))?;
     let mut parts = text.split('\0');
-    let (Some(authzid), Some(authcid), Some(password), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(authzid), Some(authcid), Some(password), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(Reject::malformed(
-            "PLAIN message must contain exactly two NULs",
-        ));
+        return Err(Reject::malformed("PLAIN message must contain exactly two NULs"));
     };
     if authcid.is_empty() {
         return Err(Reject::malformed("PLAIN authcid is empty"));

@@ -59,47 +59,33 @@ pub(crate) struct ClientFinal<'a> {
 /// client-first-message-bare = [reserved-mext ","] username "," nonce ["," extensions]
 /// ```
 pub(crate) fn parse_client_first(text: &str) -> Result<ClientFirst<'_>, Reject> {
-    let (flag, rest) = text
-        .split_once(',')
-        .ok_or(Reject::malformed("client-first-message has no GS2 header"))?;
+    let (flag, rest) = text.split_once(',').ok_or(Reject::malformed("client-first-message has no GS2 header"))?;
     let cbind = match flag {
         "n" => CbindFlag::NotSupported,
         "y" => CbindFlag::SupportedNotUsed,
         _ => {
-            let name = flag
-                .strip_prefix("p=")
-                .ok_or(Reject::malformed("invalid gs2-cbind-flag"))?;
+            let name = flag.strip_prefix("p=").ok_or(Reject::malformed("invalid gs2-cbind-flag"))?;
             if !is_cb_name(name) {
                 return Err(Reject::malformed("invalid channel-binding name"));
             }
             CbindFlag::Binding(name)
         }
     };
-    let (authzid_part, bare) = rest
-        .split_once(',')
-        .ok_or(Reject::malformed("GS2 header is not terminated"))?;
+    let (authzid_part, bare) = rest.split_once(',').ok_or(Reject::malformed("GS2 header is not terminated"))?;
     let authzid = if authzid_part.is_empty() {
         None
     } else {
-        let value = authzid_part
-            .strip_prefix("a=")
-            .ok_or(Reject::malformed("invalid authzid in GS2 header"))?;
+        let value = authzid_part.strip_prefix("a=").ok_or(Reject::malformed("invalid authzid in GS2 header"))?;
         Some(decode_saslname(value)?)
     };
-    let gs2_header = text
-        .get(..text.len() - bare.len())
-        .ok_or(Reject::malformed("invalid GS2 header"))?;
+    let gs2_header = text.get(..text.len() - bare.len()).ok_or(Reject::malformed("invalid GS2 header"))?;
 
     let mut attributes = bare.split(',');
     let first = attributes.next().unwrap_or_default();
     if first.starts_with("m=") {
-        return Err(Reject::malformed(
-            "mandatory extension (m=) is not supported",
-        ));
+        return Err(Reject::malformed("mandatory extension (m=) is not supported"));
     }
-    let username = first
-        .strip_prefix("n=")
-        .ok_or(Reject::malformed("expected username attribute n="))?;
+    let username = first.strip_prefix("n=").ok_or(Reject::malformed("expected username attribute n="))?;
     let username = decode_saslname(username)?;
     let client_nonce = attributes
         .next()
@@ -111,14 +97,7 @@ pub(crate) fn parse_client_first(text: &str) -> Result<ClientFirst<'_>, Reject> 
     for extension in attributes {
         check_extension(extension)?;
     }
-    Ok(ClientFirst {
-        gs2_header,
-        cbind,
-        authzid,
-        username,
-        client_nonce,
-        bare,
-    })
+    Ok(ClientFirst { gs2_header, cbind, authzid, username, client_nonce, bare })
 }
 
 /// Parses a client-final-message (RFC 5802 §7):
@@ -128,12 +107,9 @@ pub(crate) fn parse_client_first(text: &str) -> Result<ClientFirst<'_>, Reject> 
 /// client-final-message = client-final-message-without-proof "," proof
 /// ```
 pub(crate) fn parse_client_final(text: &str) -> Result<ClientFinal<'_>, Reject> {
-    let (without_proof, proof) = text
-        .rsplit_once(',')
-        .ok_or(Reject::malformed("client-final-message is incomplete"))?;
-    let proof = proof
-        .strip_prefix("p=")
-        .ok_or(Reject::malformed("expected proof attribute p= last"))?;
+    let (without_proof, proof) =
+        text.rsplit_once(',').ok_or(Reject::malformed("client-final-message is incomplete"))?;
+    let proof = proof.strip_prefix("p=").ok_or(Reject::malformed("expected proof attribute p= last"))?;
     let proof = decode_base64(proof, "client proof is not valid base64")?;
 
     let mut attributes = without_proof.split(',');
@@ -152,22 +128,12 @@ pub(crate) fn parse_client_final(text: &str) -> Result<ClientFinal<'_>, Reject> 
     for extension in attributes {
         check_extension(extension)?;
     }
-    Ok(ClientFinal {
-        channel_binding,
-        nonce,
-        proof,
-        without_proof,
-    })
+    Ok(ClientFinal { channel_binding, nonce, proof, without_proof })
 }
 
 /// Builds the server-first-message (RFC 5802 §7), with the XEP-0474 `h`
 /// attribute appended as an extension when given.
-pub(crate) fn server_first_message(
-    nonce: &str,
-    salt: &[u8],
-    iterations: u32,
-    downgrade_hash: Option<&str>,
-) -> String {
+pub(crate) fn server_first_message(nonce: &str, salt: &[u8], iterations: u32, downgrade_hash: Option<&str>) -> String {
     let mut message = format!("r={nonce},s={},i={iterations}", STANDARD.encode(salt));
     if let Some(hash) = downgrade_hash {
         message.push_str(",h=");
@@ -212,10 +178,7 @@ pub(crate) fn check_proof(
     let length_ok = proof.len() == client_signature.len();
     let valid = computed_stored_key.ct_eq(stored_key).into() && length_ok;
     let server_signature = crypto::hmac(hash, server_key, auth_message)?;
-    Some(ProofCheck {
-        valid,
-        server_signature,
-    })
+    Some(ProofCheck { valid, server_signature })
 }
 
 /// Decodes a `saslname` (RFC 5802 §7): `=2C` is `,`, `=3D` is `=`, any
@@ -253,18 +216,12 @@ pub(crate) fn encode_saslname(name: &str) -> String {
 /// `nonce = "r=" c-nonce [s-nonce]`, `printable = %x21-2B / %x2D-7E`
 /// (RFC 5802 §7): non-empty, printable ASCII without `,`.
 pub(crate) fn is_nonce(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|byte| (0x21..=0x7E).contains(&byte) && byte != b',')
+    !value.is_empty() && value.bytes().all(|byte| (0x21..=0x7E).contains(&byte) && byte != b',')
 }
 
 /// `cb-name = 1*(ALPHA / DIGIT / "." / "-")` (RFC 5802 §7).
 fn is_cb_name(value: &str) -> bool {
-    !value.is_empty()
-        && value
-            .bytes()
-            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-')
+    !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'.' || byte == b'-')
 }
 
 /// Checks one optional extension `attr-val = ALPHA "=" value` (RFC 5802 §7).
@@ -279,9 +236,7 @@ fn check_extension(extension: &str) -> Result<(), Reject> {
         return Err(Reject::malformed("invalid attribute name"));
     }
     if *letter == b'm' {
-        return Err(Reject::malformed(
-            "mandatory extension (m=) is not supported",
-        ));
+        return Err(Reject::malformed("mandatory extension (m=) is not supported"));
     }
     if DEFINED_ATTRIBUTES.contains(letter) {
         return Err(Reject::malformed("attribute repeated or out of order"));
@@ -297,7 +252,5 @@ fn decode_base64(value: &str, detail: &'static str) -> Result<Vec<u8>, Reject> {
     if value.is_empty() {
         return Err(Reject::malformed(detail));
     }
-    STANDARD
-        .decode(value)
-        .map_err(|_| Reject::new(SaslFailure::MalformedRequest, detail))
+    STANDARD.decode(value).map_err(|_| Reject::new(SaslFailure::MalformedRequest, detail))
 }

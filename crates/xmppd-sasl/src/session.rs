@@ -181,9 +181,7 @@ impl State {
         match self {
             State::AwaitingClientFirst => "awaiting-client-first",
             State::AwaitingPlainMessage => "awaiting-plain-message",
-            State::ScramAwaitingCredentials(_) | State::PlainAwaitingCredentials(_) => {
-                "awaiting-credentials"
-            }
+            State::ScramAwaitingCredentials(_) | State::PlainAwaitingCredentials(_) => "awaiting-credentials",
             State::ScramAwaitingClientFinal(_) => "awaiting-client-final",
             State::Finished => "finished",
         }
@@ -230,14 +228,7 @@ impl ServerSession {
         initial_response: Option<&[u8]>,
     ) -> (ServerSession, Step) {
         let server_nonce = random_nonce();
-        Self::start_with_server_nonce(
-            config,
-            mechanism,
-            channel_binding,
-            downgrade,
-            initial_response,
-            server_nonce,
-        )
+        Self::start_with_server_nonce(config, mechanism, channel_binding, downgrade, initial_response, server_nonce)
     }
 
     /// [`ServerSession::start`] with a chosen server nonce, for test vectors.
@@ -249,11 +240,7 @@ impl ServerSession {
         initial_response: Option<&[u8]>,
         server_nonce: String,
     ) -> (ServerSession, Step) {
-        let initial_state = if mechanism.is_scram() {
-            State::AwaitingClientFirst
-        } else {
-            State::AwaitingPlainMessage
-        };
+        let initial_state = if mechanism.is_scram() { State::AwaitingClientFirst } else { State::AwaitingPlainMessage };
         let mut session = ServerSession {
             mechanism,
             channel_binding,
@@ -278,12 +265,10 @@ impl ServerSession {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::AwaitingClientFirst => self.handle_client_first(response),
             State::AwaitingPlainMessage => self.handle_plain(response),
-            State::ScramAwaitingClientFinal(exchange) => {
-                self.handle_client_final(exchange, response)
+            State::ScramAwaitingClientFinal(exchange) => self.handle_client_final(exchange, response),
+            State::ScramAwaitingCredentials(_) | State::PlainAwaitingCredentials(_) => {
+                self.fail(Reject::malformed("unexpected response while credentials are looked up"))
             }
-            State::ScramAwaitingCredentials(_) | State::PlainAwaitingCredentials(_) => self.fail(
-                Reject::malformed("unexpected response while credentials are looked up"),
-            ),
             State::Finished => self.fail(Reject::malformed("exchange already finished")),
         }
     }
@@ -306,10 +291,8 @@ impl ServerSession {
         match std::mem::replace(&mut self.state, State::Finished) {
             State::ScramAwaitingCredentials(first) => self.continue_scram(first, credentials),
             State::PlainAwaitingCredentials(message) => self.finish_plain(message, credentials),
-            _ => self.fail(Reject::new(
-                SaslFailure::TemporaryAuthFailure,
-                "credentials provided without being requested",
-            )),
+            _ => self
+                .fail(Reject::new(SaslFailure::TemporaryAuthFailure, "credentials provided without being requested")),
         }
     }
 
@@ -344,16 +327,11 @@ impl ServerSession {
 
     fn begin(&mut self, initial_response: Option<&[u8]>) -> Step {
         if self.downgrade.advertises(self.mechanism.name()) == Some(false) {
-            return self.fail(Reject::new(
-                SaslFailure::InvalidMechanism,
-                "mechanism was not advertised",
-            ));
+            return self.fail(Reject::new(SaslFailure::InvalidMechanism, "mechanism was not advertised"));
         }
         if self.mechanism.is_plus() && !self.channel_binding.is_available() {
-            return self.fail(Reject::new(
-                SaslFailure::InvalidMechanism,
-                "-PLUS mechanism without channel-binding data",
-            ));
+            return self
+                .fail(Reject::new(SaslFailure::InvalidMechanism, "-PLUS mechanism without channel-binding data"));
         }
         match initial_response {
             // RFC 6120 §6.4.2: without an initial response the server sends
@@ -372,10 +350,7 @@ impl ServerSession {
     fn handle_plain(&mut self, message: &[u8]) -> Step {
         match plain::parse(message) {
             Ok(message) => {
-                let step = Step::NeedCredentials {
-                    authcid: message.authcid.clone(),
-                    authzid: message.authzid.clone(),
-                };
+                let step = Step::NeedCredentials { authcid: message.authcid.clone(), authzid: message.authzid.clone() };
                 self.state = State::PlainAwaitingCredentials(message);
                 step
             }
@@ -383,28 +358,17 @@ impl ServerSession {
         }
     }
 
-    fn finish_plain(
-        &mut self,
-        message: PlainMessage,
-        credentials: Option<ScramCredentials>,
-    ) -> Step {
+    fn finish_plain(&mut self, message: PlainMessage, credentials: Option<ScramCredentials>) -> Step {
         match credentials {
             Some(credentials) if credentials.is_well_formed() => {
                 if credentials.verify_plain(&message.password) {
                     self.state = State::Finished;
-                    Step::Success {
-                        authcid: message.authcid,
-                        authzid: message.authzid,
-                        additional_data: Vec::new(),
-                    }
+                    Step::Success { authcid: message.authcid, authzid: message.authzid, additional_data: Vec::new() }
                 } else {
                     self.fail(Reject::new(SaslFailure::NotAuthorized, "wrong password"))
                 }
             }
-            Some(_) => self.fail(Reject::new(
-                SaslFailure::TemporaryAuthFailure,
-                "stored credentials are malformed",
-            )),
+            Some(_) => self.fail(Reject::new(SaslFailure::TemporaryAuthFailure, "stored credentials are malformed")),
             None => {
                 // Spend about as long as a real check would.
                 let fake = self.fake_credentials(HashAlg::Sha256, &message.authcid);
@@ -417,10 +381,7 @@ impl ServerSession {
     fn handle_client_first(&mut self, message: &[u8]) -> Step {
         match self.parse_client_first(message) {
             Ok(first) => {
-                let step = Step::NeedCredentials {
-                    authcid: first.authcid.clone(),
-                    authzid: first.authzid.clone(),
-                };
+                let step = Step::NeedCredentials { authcid: first.authcid.clone(), authzid: first.authzid.clone() };
                 self.state = State::ScramAwaitingCredentials(first);
                 step
             }
@@ -432,26 +393,19 @@ impl ServerSession {
     /// channel-binding flag rules of RFC 5802 §6.
     fn parse_client_first(&mut self, message: &[u8]) -> Result<ScramClientFirst, Reject> {
         let Some(hash) = self.mechanism.hash() else {
-            return Err(Reject::new(
-                SaslFailure::TemporaryAuthFailure,
-                "not a SCRAM mechanism",
-            ));
+            return Err(Reject::new(SaslFailure::TemporaryAuthFailure, "not a SCRAM mechanism"));
         };
-        let text = std::str::from_utf8(message)
-            .map_err(|_| Reject::malformed("client-first-message is not valid UTF-8"))?;
+        let text =
+            std::str::from_utf8(message).map_err(|_| Reject::malformed("client-first-message is not valid UTF-8"))?;
         let first = scram::parse_client_first(text)?;
         let mut expected_channel_binding = first.gs2_header.as_bytes().to_vec();
         match first.cbind {
             CbindFlag::Binding(name) => {
                 if !self.mechanism.is_plus() {
-                    return Err(Reject::malformed(
-                        "channel binding requested with a non-PLUS mechanism",
-                    ));
+                    return Err(Reject::malformed("channel binding requested with a non-PLUS mechanism"));
                 }
-                let cb_type = ChannelBindingType::from_name(name).ok_or(Reject::new(
-                    SaslFailure::NotAuthorized,
-                    "unsupported channel-binding type",
-                ))?;
+                let cb_type = ChannelBindingType::from_name(name)
+                    .ok_or(Reject::new(SaslFailure::NotAuthorized, "unsupported channel-binding type"))?;
                 let data = self.channel_binding.get(cb_type).ok_or(Reject::new(
                     SaslFailure::NotAuthorized,
                     "channel-binding type not available on this connection",
@@ -460,17 +414,13 @@ impl ServerSession {
                 self.used_channel_binding = Some(cb_type);
             }
             CbindFlag::NotSupported | CbindFlag::SupportedNotUsed if self.mechanism.is_plus() => {
-                return Err(Reject::malformed(
-                    "-PLUS mechanism without channel binding (p=) in GS2 header",
-                ));
+                return Err(Reject::malformed("-PLUS mechanism without channel binding (p=) in GS2 header"));
             }
             CbindFlag::SupportedNotUsed => {
                 // RFC 5802 §6: "y" while we advertised -PLUS means someone
                 // stripped the -PLUS mechanisms: a downgrade attack.
-                let advertised_plus = self
-                    .downgrade
-                    .advertises_plus()
-                    .unwrap_or_else(|| self.channel_binding.is_available());
+                let advertised_plus =
+                    self.downgrade.advertises_plus().unwrap_or_else(|| self.channel_binding.is_available());
                 if advertised_plus {
                     return Err(Reject::new(
                         SaslFailure::NotAuthorized,
@@ -490,15 +440,9 @@ impl ServerSession {
         })
     }
 
-    fn continue_scram(
-        &mut self,
-        first: ScramClientFirst,
-        credentials: Option<ScramCredentials>,
-    ) -> Step {
+    fn continue_scram(&mut self, first: ScramClientFirst, credentials: Option<ScramCredentials>) -> Step {
         let (credentials, known_user) = match credentials {
-            Some(credentials) if credentials.hash == first.hash && credentials.is_well_formed() => {
-                (credentials, true)
-            }
+            Some(credentials) if credentials.hash == first.hash && credentials.is_well_formed() => (credentials, true),
             Some(_) => {
                 return self.fail(Reject::new(
                     SaslFailure::TemporaryAuthFailure,
@@ -509,20 +453,11 @@ impl ServerSession {
         };
         let nonce = format!("{}{}", first.client_nonce, self.server_nonce);
         let downgrade_hash = self.downgrade.attribute_value(first.hash);
-        let server_first = scram::server_first_message(
-            &nonce,
-            &credentials.salt,
-            credentials.iterations,
-            downgrade_hash.as_deref(),
-        );
+        let server_first =
+            scram::server_first_message(&nonce, &credentials.salt, credentials.iterations, downgrade_hash.as_deref());
         let step = Step::Challenge(server_first.as_bytes().to_vec());
-        self.state = State::ScramAwaitingClientFinal(ScramExchange {
-            first,
-            server_first,
-            nonce,
-            credentials,
-            known_user,
-        });
+        self.state =
+            State::ScramAwaitingClientFinal(ScramExchange { first, server_first, nonce, credentials, known_user });
         step
     }
 
@@ -534,30 +469,19 @@ impl ServerSession {
             Ok(client_final) => client_final,
             Err(reject) => return self.fail(reject),
         };
-        let channel_binding_ok: bool = client_final
-            .channel_binding
-            .ct_eq(&exchange.first.expected_channel_binding)
-            .into();
+        let channel_binding_ok: bool =
+            client_final.channel_binding.ct_eq(&exchange.first.expected_channel_binding).into();
         if !channel_binding_ok {
-            return self.fail(Reject::new(
-                SaslFailure::NotAuthorized,
-                "channel binding (c=) does not match",
-            ));
+            return self.fail(Reject::new(SaslFailure::NotAuthorized, "channel binding (c=) does not match"));
         }
         if client_final.nonce != exchange.nonce {
-            return self.fail(Reject::new(
-                SaslFailure::NotAuthorized,
-                "nonce (r=) does not match",
-            ));
+            return self.fail(Reject::new(SaslFailure::NotAuthorized, "nonce (r=) does not match"));
         }
         let hash = exchange.first.hash;
         if client_final.proof.len() != hash.output_len() {
             return self.fail(Reject::malformed("client proof has the wrong length"));
         }
-        let auth_message = format!(
-            "{},{},{}",
-            exchange.first.bare, exchange.server_first, client_final.without_proof
-        );
+        let auth_message = format!("{},{},{}", exchange.first.bare, exchange.server_first, client_final.without_proof);
         let Some(check) = scram::check_proof(
             hash,
             &exchange.credentials.stored_key,
@@ -565,19 +489,13 @@ impl ServerSession {
             auth_message.as_bytes(),
             &client_final.proof,
         ) else {
-            return self.fail(Reject::new(
-                SaslFailure::TemporaryAuthFailure,
-                "HMAC computation failed",
-            ));
+            return self.fail(Reject::new(SaslFailure::TemporaryAuthFailure, "HMAC computation failed"));
         };
         if !exchange.known_user {
             return self.fail(Reject::new(SaslFailure::NotAuthorized, "unknown user"));
         }
         if !check.valid {
-            return self.fail(Reject::new(
-                SaslFailure::NotAuthorized,
-                "invalid client proof",
-            ));
+            return self.fail(Reject::new(SaslFailure::NotAuthorized, "invalid client proof"));
         }
         self.state = State::Finished;
         Step::Success {
@@ -591,9 +509,8 @@ impl ServerSession {
     /// salt and iteration count on every attempt for that name and hash,
     /// keys no password matches (short of breaking HMAC).
     fn fake_credentials(&self, hash: HashAlg, authcid: &str) -> ScramCredentials {
-        let name = UsernameCaseMapped::enforce(authcid)
-            .map(|name| name.into_owned())
-            .unwrap_or_else(|_| authcid.to_owned());
+        let name =
+            UsernameCaseMapped::enforce(authcid).map(|name| name.into_owned()).unwrap_or_else(|_| authcid.to_owned());
         let derive = |label: &str, alg: HashAlg| {
             let mut input = format!("xmppd-sasl fake {label} {}\0", hash.name()).into_bytes();
             input.extend_from_slice(name.as_bytes());
@@ -605,13 +522,7 @@ impl ServerSession {
         stored_key.resize(hash.output_len(), 0);
         let mut server_key = derive("server-key", hash);
         server_key.resize(hash.output_len(), 0);
-        ScramCredentials {
-            hash,
-            salt,
-            iterations: self.fake_iterations,
-            stored_key,
-            server_key,
-        }
+        ScramCredentials { hash, salt, iterations: self.fake_iterations, stored_key, server_key }
     }
 }
 

@@ -11,8 +11,8 @@ pub fn load(path: Option<&Path>) -> Result<Config, Vec<String>> {
     let config = match path {
         None => Config::default(),
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read {}: {e}", path.display())])?;
             parse(&text).map_err(|e| vec![format!("{}: {e}", path.display())])?
         }
     };

@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use xmppd_c2s::{C2sContext, TlsContext};
-use xmppd_sasl::SaslConfig;
 use xmppd_core::{Config, Server, ServerBuilder};
+use xmppd_sasl::SaslConfig;
 
 use crate::{certs, storage};
 
@@ -24,7 +24,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     for problem in certs::inspect(&certified, &config.server.hosts) {
         tracing::warn!("{problem}");
     }
-    let tls = TlsContext::new(certified.chain, certified.key, config.tls.tls13_only).map_err(|e| format!("tls: {e}"))?;
+    let tls =
+        TlsContext::new(certified.chain, certified.key, config.tls.tls13_only).map_err(|e| format!("tls: {e}"))?;
     // Unknown users get fake SCRAM parameters that look like real ones.
     let sasl = SaslConfig::with_random_secret().with_fake_iterations(config.auth.scram_iterations);
     let context = Arc::new(C2sContext { tls, sasl });
@@ -117,7 +118,7 @@ async fn accept_loop(
 async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {

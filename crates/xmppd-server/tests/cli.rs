@@ -72,7 +72,10 @@ fn check_accepts_the_generated_setup() {
     let config = dir.path().join("xmppd.toml");
     std::fs::write(
         &config,
-        format!("[server]\nhosts = [\"localhost\", \"example.test\"]\ndata_dir = \"{}\"\n", dir.path().join("data").display()),
+        format!(
+            "[server]\nhosts = [\"localhost\", \"example.test\"]\ndata_dir = \"{}\"\n",
+            dir.path().join("data").display()
+        ),
     )
     .unwrap();
     let output = Command::new(binary()).arg("--config").arg(&config).arg("check").output().unwrap();

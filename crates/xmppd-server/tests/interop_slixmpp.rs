@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{slixmpp_python, TestServer, PASSWORD};
+use common::{PASSWORD, TestServer, slixmpp_python};
 
 fn run_slixmpp(server: &TestServer, port: u16, mode: &str, mechanism: &str) {
     let Some(python) = slixmpp_python() else { return };

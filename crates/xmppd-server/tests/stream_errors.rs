@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{header, RawClient, TestServer};
+use common::{RawClient, TestServer, header};
 
 const NS: &str = "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'";
 

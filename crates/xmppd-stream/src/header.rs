@@ -1,7 +1,7 @@
 //! Stream header validation and the response header (RFC 6120 §4.7, §4.8).
 
 use xmppd_jid::{DomainJid, Jid};
-use xmppd_proto::{ns, StreamErrorCondition as Cond};
+use xmppd_proto::{StreamErrorCondition as Cond, ns};
 use xmppd_xml::StreamHeader;
 
 use crate::StreamError;
@@ -41,25 +41,16 @@ pub fn check_c2s_header(
     // §4.8.5: the stream namespace needs a prefix, since the default
     // namespace is the content namespace.
     if header.prefix().is_none() {
-        return Err(StreamError::new(
-            Cond::BadNamespacePrefix,
-            "the stream element must use a namespace prefix",
-        ));
+        return Err(StreamError::new(Cond::BadNamespacePrefix, "the stream element must use a namespace prefix"));
     }
     // §4.8.2: the content namespace of a c2s stream is jabber:client.
     if header.default_namespace() != Some(ns::CLIENT) {
-        return Err(StreamError::new(
-            Cond::InvalidNamespace,
-            "the content namespace must be jabber:client",
-        ));
+        return Err(StreamError::new(Cond::InvalidNamespace, "the content namespace must be jabber:client"));
     }
     // §4.7.5: version 1.0 is required; a higher major version is refused.
     match header.attr("version") {
         None => {
-            return Err(StreamError::new(
-                Cond::UnsupportedVersion,
-                "streams without version='1.0' are not supported",
-            ));
+            return Err(StreamError::new(Cond::UnsupportedVersion, "streams without version='1.0' are not supported"));
         }
         Some(version) => {
             let major = parse_version(version).map(|(major, _)| major);
@@ -79,10 +70,7 @@ pub fn check_c2s_header(
         Some(to) => match to.parse::<DomainJid>() {
             Ok(domain) => domain,
             Err(_) => {
-                return Err(StreamError::new(
-                    Cond::ImproperAddressing,
-                    "the 'to' attribute is not a valid domain JID",
-                ));
+                return Err(StreamError::new(Cond::ImproperAddressing, "the 'to' attribute is not a valid domain JID"));
             }
         },
     };

@@ -10,7 +10,7 @@
 pub mod header;
 pub mod negotiation;
 
-pub use header::{check_c2s_header, response_header, HeaderInfo};
+pub use header::{HeaderInfo, check_c2s_header, response_header};
 pub use negotiation::{Command, FeatureSet, Phase};
 
 use xmppd_proto::StreamErrorCondition;

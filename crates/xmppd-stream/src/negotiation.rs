@@ -1,8 +1,8 @@
 //! The c2s negotiation phases and what each top-level element means in them
 //! (RFC 6120 §5 STARTTLS, §6 SASL, §7 resource binding).
 
-use xmppd_proto::{bind::BindRequest, ns, StreamErrorCondition as Cond};
-use xmppd_sasl::{decode_payload, encode_payload, ChannelBindingType, Mechanism, SaslFailure};
+use xmppd_proto::{StreamErrorCondition as Cond, bind::BindRequest, ns};
+use xmppd_sasl::{ChannelBindingType, Mechanism, SaslFailure, decode_payload, encode_payload};
 use xmppd_xml::Element;
 
 use crate::StreamError;
@@ -125,10 +125,9 @@ impl Phase {
     pub fn classify(self, el: &Element) -> Result<Command, StreamError> {
         match (self, el.ns(), el.name()) {
             (Phase::Tls, ns::TLS, "starttls") => Ok(Command::StartTls),
-            (Phase::Sasl, ns::TLS, "starttls") => Err(StreamError::new(
-                Cond::UnsupportedFeature,
-                "STARTTLS is not offered on this stream",
-            )),
+            (Phase::Sasl, ns::TLS, "starttls") => {
+                Err(StreamError::new(Cond::UnsupportedFeature, "STARTTLS is not offered on this stream"))
+            }
             (Phase::Tls, ns::SASL, "auth") => Ok(Command::SaslAuth {
                 // §5.3.1: the attempt is refused with <encryption-required/>
                 // by the caller; we still parse it to answer properly.
@@ -152,10 +151,7 @@ impl Phase {
                 Cond::NotAuthorized,
                 "stanzas are not accepted before authentication and resource binding",
             )),
-            _ => Err(StreamError::new(
-                Cond::UnsupportedStanzaType,
-                "unexpected element during stream negotiation",
-            )),
+            _ => Err(StreamError::new(Cond::UnsupportedStanzaType, "unexpected element during stream negotiation")),
         }
     }
 }
@@ -284,10 +280,7 @@ mod tests {
                 "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>",
             ))
             .unwrap();
-        assert_eq!(
-            cmd,
-            Command::Bind { id: "b1".into(), request: BindRequest { resource: Some("balcony".into()) } }
-        );
+        assert_eq!(cmd, Command::Bind { id: "b1".into(), request: BindRequest { resource: Some("balcony".into()) } });
         let cmd = Phase::Bind
             .classify(&element("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"))
             .unwrap();

@@ -71,20 +71,13 @@ impl TestClient {
             ClientCbind::Yes => "y".to_owned(),
             ClientCbind::Bind(cb_type) => format!("p={}", cb_type.name()),
         };
-        let authzid = self
-            .authzid
-            .as_deref()
-            .map(|authzid| format!("a={}", encode_saslname(authzid)))
-            .unwrap_or_default();
+        let authzid =
+            self.authzid.as_deref().map(|authzid| format!("a={}", encode_saslname(authzid))).unwrap_or_default();
         format!("{flag},{authzid},")
     }
 
     pub(crate) fn client_first(&mut self) -> Vec<u8> {
-        self.client_first_bare = format!(
-            "n={},r={}",
-            encode_saslname(&self.username),
-            self.client_nonce
-        );
+        self.client_first_bare = format!("n={},r={}", encode_saslname(&self.username), self.client_nonce);
         format!("{}{}", self.gs2_header(), self.client_first_bare).into_bytes()
     }
 
@@ -104,38 +97,23 @@ impl TestClient {
             }
         }
         let nonce = nonce.unwrap();
-        assert!(
-            nonce.starts_with(&self.client_nonce),
-            "server must echo our nonce"
-        );
-        assert!(
-            nonce.len() > self.client_nonce.len(),
-            "server must add its nonce"
-        );
+        assert!(nonce.starts_with(&self.client_nonce), "server must echo our nonce");
+        assert!(nonce.len() > self.client_nonce.len(), "server must add its nonce");
         let salt = salt.unwrap();
         let iterations = iterations.unwrap();
-        let salted_password =
-            salted_password(self.hash, &self.password, &salt, iterations).unwrap();
-        let keys =
-            ScramCredentials::from_salted_password(self.hash, &salted_password, &salt, iterations)
-                .unwrap();
+        let salted_password = salted_password(self.hash, &self.password, &salt, iterations).unwrap();
+        let keys = ScramCredentials::from_salted_password(self.hash, &salted_password, &salt, iterations).unwrap();
         let client_key = crypto::hmac(self.hash, &salted_password, b"Client Key").unwrap();
 
         let mut cbind_input = self.gs2_header().into_bytes();
         if matches!(self.cbind, ClientCbind::Bind(_)) {
             cbind_input.extend_from_slice(&self.cb_data);
         }
-        let without_proof = format!(
-            "c={},r={nonce}{}",
-            STANDARD.encode(&cbind_input),
-            self.final_extensions
-        );
+        let without_proof = format!("c={},r={nonce}{}", STANDARD.encode(&cbind_input), self.final_extensions);
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let client_signature =
-            crypto::hmac(self.hash, &keys.stored_key, auth_message.as_bytes()).unwrap();
+        let client_signature = crypto::hmac(self.hash, &keys.stored_key, auth_message.as_bytes()).unwrap();
         let proof = crypto::xor(&client_key, &client_signature);
-        self.server_signature =
-            crypto::hmac(self.hash, &keys.server_key, auth_message.as_bytes()).unwrap();
+        self.server_signature = crypto::hmac(self.hash, &keys.server_key, auth_message.as_bytes()).unwrap();
         format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes()
     }
 

@@ -3,8 +3,7 @@
 use super::{both_cb, challenge, config, credentials, need_credentials, start};
 use crate::tests::client::{ClientCbind, TestClient};
 use crate::{
-    ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, SaslFailure,
-    ServerSession, Step,
+    ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, SaslFailure, ServerSession, Step,
 };
 
 const NOT_AUTHORIZED: Step = Step::Failure(SaslFailure::NotAuthorized);
@@ -20,8 +19,7 @@ fn to_client_final(client: &mut TestClient) -> (ServerSession, Vec<u8>) {
         "serverNonce",
     );
     need_credentials(step);
-    let server_first =
-        challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha256, "r0m30"))));
+    let server_first = challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha256, "r0m30"))));
     (session, server_first)
 }
 
@@ -32,23 +30,14 @@ fn first_step(
     downgrade: DowngradeInfo,
     message: &[u8],
 ) -> (ServerSession, Step) {
-    start(
-        mechanism,
-        channel_binding,
-        downgrade,
-        Some(message),
-        "serverNonce",
-    )
+    start(mechanism, channel_binding, downgrade, Some(message), "serverNonce")
 }
 
 #[test]
 fn wrong_password() {
     let mut client = TestClient::new(HashAlg::Sha256, "juliet", "wrong");
     let (mut session, server_first) = to_client_final(&mut client);
-    assert_eq!(
-        session.step(&client.client_final(&server_first)),
-        NOT_AUTHORIZED
-    );
+    assert_eq!(session.step(&client.client_final(&server_first)), NOT_AUTHORIZED);
     assert_eq!(session.failure_detail(), Some("invalid client proof"));
     assert!(session.is_finished());
 }
@@ -78,48 +67,25 @@ fn tampered_channel_binding_data() {
         let client = TestClient::new(HashAlg::Sha1, "juliet", "r0m30")
             .with_cbind(ClientCbind::Bind(cb_type), b"the MITM's channel binding");
         let mut client = client;
-        let (mut session, step) = first_step(
-            Mechanism::ScramSha1Plus,
-            both_cb(),
-            DowngradeInfo::none(),
-            &client.client_first(),
-        );
+        let (mut session, step) =
+            first_step(Mechanism::ScramSha1Plus, both_cb(), DowngradeInfo::none(), &client.client_first());
         need_credentials(step);
-        let server_first = challenge(
-            session.provide_credentials(Some(credentials(Mechanism::ScramSha1Plus, "r0m30"))),
-        );
-        assert_eq!(
-            session.step(&client.client_final(&server_first)),
-            NOT_AUTHORIZED
-        );
-        assert_eq!(
-            session.failure_detail(),
-            Some("channel binding (c=) does not match")
-        );
+        let server_first = challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha1Plus, "r0m30"))));
+        assert_eq!(session.step(&client.client_final(&server_first)), NOT_AUTHORIZED);
+        assert_eq!(session.failure_detail(), Some("channel binding (c=) does not match"));
     }
 }
 
 #[test]
 fn channel_binding_data_of_the_other_type() {
     let data = both_cb();
-    let mut client = TestClient::new(HashAlg::Sha256, "juliet", "r0m30").with_cbind(
-        ClientCbind::Bind(ChannelBindingType::TlsExporter),
-        data.tls_server_end_point.as_deref().unwrap(),
-    );
-    let (mut session, step) = first_step(
-        Mechanism::ScramSha256Plus,
-        data,
-        DowngradeInfo::none(),
-        &client.client_first(),
-    );
+    let mut client = TestClient::new(HashAlg::Sha256, "juliet", "r0m30")
+        .with_cbind(ClientCbind::Bind(ChannelBindingType::TlsExporter), data.tls_server_end_point.as_deref().unwrap());
+    let (mut session, step) =
+        first_step(Mechanism::ScramSha256Plus, data, DowngradeInfo::none(), &client.client_first());
     need_credentials(step);
-    let server_first = challenge(
-        session.provide_credentials(Some(credentials(Mechanism::ScramSha256Plus, "r0m30"))),
-    );
-    assert_eq!(
-        session.step(&client.client_final(&server_first)),
-        NOT_AUTHORIZED
-    );
+    let server_first = challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha256Plus, "r0m30"))));
+    assert_eq!(session.step(&client.client_final(&server_first)), NOT_AUTHORIZED);
 }
 
 #[test]
@@ -141,12 +107,7 @@ fn y_flag_is_a_downgrade_when_plus_was_advertised() {
     assert_eq!(step, NOT_AUTHORIZED);
     assert!(session.failure_detail().unwrap().contains("downgrade"));
     // No list given, but channel binding is available: assume -PLUS offered.
-    let (_, step) = first_step(
-        Mechanism::ScramSha256,
-        both_cb(),
-        DowngradeInfo::none(),
-        client_first,
-    );
+    let (_, step) = first_step(Mechanism::ScramSha256, both_cb(), DowngradeInfo::none(), client_first);
     assert_eq!(step, NOT_AUTHORIZED);
 }
 
@@ -160,55 +121,31 @@ fn p_flag_with_non_plus_mechanism() {
             b"p=tls-exporter,,n=juliet,r=abc",
         );
         assert_eq!(step, MALFORMED);
-        assert_eq!(
-            session.failure_detail(),
-            Some("channel binding requested with a non-PLUS mechanism")
-        );
+        assert_eq!(session.failure_detail(), Some("channel binding requested with a non-PLUS mechanism"));
     }
 }
 
 #[test]
 fn plus_mechanism_without_p_flag() {
     for message in [&b"n,,n=juliet,r=abc"[..], b"y,,n=juliet,r=abc"] {
-        let (_, step) = first_step(
-            Mechanism::ScramSha512Plus,
-            both_cb(),
-            DowngradeInfo::none(),
-            message,
-        );
+        let (_, step) = first_step(Mechanism::ScramSha512Plus, both_cb(), DowngradeInfo::none(), message);
         assert_eq!(step, MALFORMED);
     }
 }
 
 #[test]
 fn unsupported_or_unavailable_channel_binding_type() {
-    let (_, step) = first_step(
-        Mechanism::ScramSha256Plus,
-        both_cb(),
-        DowngradeInfo::none(),
-        b"p=tls-unique,,n=juliet,r=abc",
-    );
+    let (_, step) =
+        first_step(Mechanism::ScramSha256Plus, both_cb(), DowngradeInfo::none(), b"p=tls-unique,,n=juliet,r=abc");
     assert_eq!(step, NOT_AUTHORIZED);
-    let only_endpoint = ChannelBindingData {
-        tls_exporter: None,
-        tls_server_end_point: Some(b"hash".to_vec()),
-    };
-    let (session, step) = first_step(
-        Mechanism::ScramSha256Plus,
-        only_endpoint,
-        DowngradeInfo::none(),
-        b"p=tls-exporter,,n=juliet,r=abc",
-    );
+    let only_endpoint = ChannelBindingData { tls_exporter: None, tls_server_end_point: Some(b"hash".to_vec()) };
+    let (session, step) =
+        first_step(Mechanism::ScramSha256Plus, only_endpoint, DowngradeInfo::none(), b"p=tls-exporter,,n=juliet,r=abc");
     assert_eq!(step, NOT_AUTHORIZED);
-    assert_eq!(
-        session.failure_detail(),
-        Some("channel-binding type not available on this connection")
-    );
+    assert_eq!(session.failure_detail(), Some("channel-binding type not available on this connection"));
     // Empty data counts as unavailable.
-    let empty_exporter = ChannelBindingData {
-        tls_exporter: Some(Vec::new()),
-        tls_server_end_point: Some(b"hash".to_vec()),
-    };
+    let empty_exporter =
+        ChannelBindingData { tls_exporter: Some(Vec::new()), tls_server_end_point: Some(b"hash".to_vec()) };
     let (_, step) = first_step(
         Mechanism::ScramSha256Plus,
         empty_exporter,
@@ -220,13 +157,7 @@ fn unsupported_or_unavailable_channel_binding_type() {
 
 #[test]
 fn plus_mechanism_without_any_channel_binding() {
-    let (session, step) = start(
-        Mechanism::ScramSha1Plus,
-        ChannelBindingData::none(),
-        DowngradeInfo::none(),
-        None,
-        "n",
-    );
+    let (session, step) = start(Mechanism::ScramSha1Plus, ChannelBindingData::none(), DowngradeInfo::none(), None, "n");
     assert_eq!(step, Step::Failure(SaslFailure::InvalidMechanism));
     assert!(session.is_finished());
 }
@@ -282,12 +213,8 @@ fn malformed_client_first_messages() {
         b"\xef\xbb\xbfn,,n=juliet,r=abc",
     ];
     for case in cases {
-        let (session, step) = first_step(
-            Mechanism::ScramSha256,
-            ChannelBindingData::none(),
-            DowngradeInfo::none(),
-            case,
-        );
+        let (session, step) =
+            first_step(Mechanism::ScramSha256, ChannelBindingData::none(), DowngradeInfo::none(), case);
         assert_eq!(step, MALFORMED, "{:?}", String::from_utf8_lossy(case));
         assert!(session.is_finished());
     }
@@ -305,10 +232,7 @@ fn unknown_extensions_are_ignored() {
     let mut client = TestClient::new(HashAlg::Sha256, "juliet", "r0m30");
     client.final_extensions = ",x=extension,y=another".to_owned();
     let (mut session, server_first) = to_client_final(&mut client);
-    assert!(matches!(
-        session.step(&client.client_final(&server_first)),
-        Step::Success { .. }
-    ));
+    assert!(matches!(session.step(&client.client_final(&server_first)), Step::Success { .. }));
 }
 
 #[test]
@@ -354,12 +278,7 @@ fn malformed_client_final_messages() {
 fn oversized_messages() {
     let mut big = b"n,,n=juliet,r=".to_vec();
     big.extend(std::iter::repeat_n(b'a', 5000));
-    let (session, step) = first_step(
-        Mechanism::ScramSha256,
-        ChannelBindingData::none(),
-        DowngradeInfo::none(),
-        &big,
-    );
+    let (session, step) = first_step(Mechanism::ScramSha256, ChannelBindingData::none(), DowngradeInfo::none(), &big);
     assert_eq!(step, MALFORMED);
     assert_eq!(session.failure_detail(), Some("message too long"));
 
@@ -407,13 +326,7 @@ fn unknown_user_gets_stable_fake_salt_and_fails_at_the_end() {
     let (first_b, _) = unknown_user_exchange(Mechanism::ScramSha256, "nobody");
     assert_eq!(first_a, first_b, "fake salt must be deterministic");
     assert!(first_a.ends_with(",i=64"), "{first_a}");
-    let salt = first_a
-        .split(",s=")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap();
+    let salt = first_a.split(",s=").nth(1).unwrap().split(',').next().unwrap();
     assert_eq!(salt.len(), 24, "16-octet salt like real accounts");
     // Case variants of one name share the fake salt (UsernameCaseMapped).
     let (first_upper, _) = unknown_user_exchange(Mechanism::ScramSha256, "NoBody");
@@ -479,30 +392,17 @@ fn out_of_order_calls() {
     );
     assert_eq!(session.step(b"c=biws"), MALFORMED);
     // Credentials nobody asked for.
-    let (mut session, _) = start(
-        Mechanism::ScramSha256,
-        ChannelBindingData::none(),
-        DowngradeInfo::none(),
-        None,
-        "serverNonce",
-    );
-    assert_eq!(
-        session.provide_credentials(None),
-        Step::Failure(SaslFailure::TemporaryAuthFailure)
-    );
+    let (mut session, _) =
+        start(Mechanism::ScramSha256, ChannelBindingData::none(), DowngradeInfo::none(), None, "serverNonce");
+    assert_eq!(session.provide_credentials(None), Step::Failure(SaslFailure::TemporaryAuthFailure));
     // After a failure everything fails.
     assert_eq!(session.step(&client.client_first()), MALFORMED);
 }
 
 #[test]
 fn abort() {
-    let (mut session, _) = start(
-        Mechanism::ScramSha256,
-        ChannelBindingData::none(),
-        DowngradeInfo::none(),
-        None,
-        "serverNonce",
-    );
+    let (mut session, _) =
+        start(Mechanism::ScramSha256, ChannelBindingData::none(), DowngradeInfo::none(), None, "serverNonce");
     assert_eq!(session.abort(), Step::Failure(SaslFailure::Aborted));
     assert!(session.is_finished());
 }
@@ -521,7 +421,6 @@ fn replayed_client_final_fails_in_a_new_session() {
         Some(&client.client_first()),
         "anotherServerNonce",
     );
-    let _ =
-        challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha256, "r0m30"))));
+    let _ = challenge(session.provide_credentials(Some(credentials(Mechanism::ScramSha256, "r0m30"))));
     assert_eq!(session.step(&final_message), NOT_AUTHORIZED);
 }

@@ -1,9 +1,8 @@
 //! Names, helpers and credential derivation.
 
 use crate::{
-    ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, SaslError,
-    SaslFailure, ScramCredentials, advertised_channel_binding_types, decode_payload,
-    encode_payload,
+    ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, SaslError, SaslFailure,
+    ScramCredentials, advertised_channel_binding_types, decode_payload, encode_payload,
 };
 
 #[test]
@@ -50,31 +49,16 @@ fn failure_condition_names() {
 #[test]
 fn channel_binding_types_for_xep0440() {
     assert_eq!(ChannelBindingType::TlsExporter.name(), "tls-exporter");
-    assert_eq!(
-        ChannelBindingType::from_name("tls-server-end-point"),
-        Some(ChannelBindingType::TlsServerEndPoint)
-    );
+    assert_eq!(ChannelBindingType::from_name("tls-server-end-point"), Some(ChannelBindingType::TlsServerEndPoint));
     assert_eq!(ChannelBindingType::from_name("tls-unique"), None);
     assert!(advertised_channel_binding_types(&ChannelBindingData::none()).is_empty());
     assert!(!ChannelBindingData::none().is_available());
-    let endpoint_only = ChannelBindingData {
-        tls_exporter: Some(Vec::new()),
-        tls_server_end_point: Some(vec![1]),
-    };
-    assert_eq!(
-        advertised_channel_binding_types(&endpoint_only),
-        vec![ChannelBindingType::TlsServerEndPoint]
-    );
-    let both = ChannelBindingData {
-        tls_exporter: Some(vec![1]),
-        tls_server_end_point: Some(vec![2]),
-    };
+    let endpoint_only = ChannelBindingData { tls_exporter: Some(Vec::new()), tls_server_end_point: Some(vec![1]) };
+    assert_eq!(advertised_channel_binding_types(&endpoint_only), vec![ChannelBindingType::TlsServerEndPoint]);
+    let both = ChannelBindingData { tls_exporter: Some(vec![1]), tls_server_end_point: Some(vec![2]) };
     assert_eq!(
         advertised_channel_binding_types(&both),
-        vec![
-            ChannelBindingType::TlsExporter,
-            ChannelBindingType::TlsServerEndPoint
-        ]
+        vec![ChannelBindingType::TlsExporter, ChannelBindingType::TlsServerEndPoint]
     );
     assert_eq!(crate::SASL_CB_NS, "urn:xmpp:sasl-cb:0");
     // Debug output does not leak the binding data.
@@ -84,14 +68,9 @@ fn channel_binding_types_for_xep0440() {
 #[test]
 fn downgrade_hash_without_xep0440() {
     let info = DowngradeInfo::new(["SCRAM-SHA-512", "SCRAM-SHA-1", "EXTERNAL"]);
-    assert_eq!(
-        info.hash_input(),
-        b"EXTERNAL\x1eSCRAM-SHA-1\x1eSCRAM-SHA-512"
-    );
+    assert_eq!(info.hash_input(), b"EXTERNAL\x1eSCRAM-SHA-1\x1eSCRAM-SHA-512");
     // An empty channel-binding list means XEP-0440 was not used.
-    let same = info
-        .clone()
-        .with_channel_binding_types(Vec::<String>::new());
+    let same = info.clone().with_channel_binding_types(Vec::<String>::new());
     assert_eq!(same.hash_input(), info.hash_input());
     assert_eq!(same.channel_binding_types(), None);
     // Octet order: upper case sorts before lower case, '-' before letters.
@@ -100,8 +79,7 @@ fn downgrade_hash_without_xep0440() {
     // Each hash function gives its own length.
     for hash in HashAlg::ALL {
         let value = info.attribute_value(hash).unwrap();
-        let decoded =
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value).unwrap();
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, value).unwrap();
         assert_eq!(decoded.len(), hash.output_len());
     }
 }
@@ -114,11 +92,7 @@ fn payload_encoding() {
     assert_eq!(decode_payload("biws"), Ok(Some(b"n,,".to_vec())));
     assert_eq!(decode_payload(" biws\n"), Ok(Some(b"n,,".to_vec())));
     for bad in ["biw", "bi ws", "b!ws", "==", "biws="] {
-        assert_eq!(
-            decode_payload(bad),
-            Err(SaslFailure::IncorrectEncoding),
-            "{bad}"
-        );
+        assert_eq!(decode_payload(bad), Err(SaslFailure::IncorrectEncoding), "{bad}");
     }
     assert_eq!(encode_payload(b""), "=");
     assert_eq!(encode_payload(b"n,,"), "biws");
@@ -126,33 +100,17 @@ fn payload_encoding() {
 
 #[test]
 fn derive_rejects_bad_input() {
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "pencil", b"salt", 0),
-        Err(SaslError::InvalidIterationCount)
-    );
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "pencil", b"", 1),
-        Err(SaslError::EmptySalt)
-    );
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "", b"salt", 1),
-        Err(SaslError::InvalidPassword)
-    );
-    assert_eq!(
-        ScramCredentials::derive(HashAlg::Sha1, "pen\u{0}cil", b"salt", 1),
-        Err(SaslError::InvalidPassword)
-    );
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "pencil", b"salt", 0), Err(SaslError::InvalidIterationCount));
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "pencil", b"", 1), Err(SaslError::EmptySalt));
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "", b"salt", 1), Err(SaslError::InvalidPassword));
+    assert_eq!(ScramCredentials::derive(HashAlg::Sha1, "pen\u{0}cil", b"salt", 1), Err(SaslError::InvalidPassword));
 }
 
 #[test]
 fn derive_key_lengths_and_normalization() {
     // From RFC 5802 §5: SaltedPassword etc. are implied by the example; the
     // StoredKey below is H(HMAC(Hi("pencil", salt, 4096), "Client Key")).
-    let salt = base64::Engine::decode(
-        &base64::engine::general_purpose::STANDARD,
-        "QSXCR+Q6sek8bf92",
-    )
-    .unwrap();
+    let salt = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, "QSXCR+Q6sek8bf92").unwrap();
     let credentials = ScramCredentials::derive(HashAlg::Sha1, "pencil", &salt, 4096).unwrap();
     assert!(credentials.is_well_formed());
     assert_eq!(credentials.stored_key.len(), 20);

@@ -11,9 +11,7 @@ mod properties;
 mod roundtrip;
 mod vectors;
 
-use crate::{
-    ChannelBindingData, DowngradeInfo, Mechanism, SaslConfig, ScramCredentials, ServerSession, Step,
-};
+use crate::{ChannelBindingData, DowngradeInfo, Mechanism, SaslConfig, ScramCredentials, ServerSession, Step};
 
 /// Fixed secret so that fake credentials are reproducible in tests.
 fn config() -> SaslConfig {
@@ -61,11 +59,7 @@ fn need_credentials(step: Step) -> (String, Option<String>) {
 
 fn success(step: Step) -> (String, Option<String>, Vec<u8>) {
     match step {
-        Step::Success {
-            authcid,
-            authzid,
-            additional_data,
-        } => (authcid, authzid, additional_data),
+        Step::Success { authcid, authzid, additional_data } => (authcid, authzid, additional_data),
         other => panic!("expected success, got {other:?}"),
     }
 }

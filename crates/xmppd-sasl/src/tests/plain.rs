@@ -3,18 +3,11 @@
 use super::{config, credentials, need_credentials, start, success};
 use crate::plain::parse;
 use crate::{
-    ChannelBindingData, DowngradeInfo, HashAlg, Mechanism, SaslFailure, ScramCredentials,
-    ServerSession, Step,
+    ChannelBindingData, DowngradeInfo, HashAlg, Mechanism, SaslFailure, ScramCredentials, ServerSession, Step,
 };
 
 fn plain(initial_response: Option<&[u8]>) -> (ServerSession, Step) {
-    start(
-        Mechanism::Plain,
-        ChannelBindingData::none(),
-        DowngradeInfo::none(),
-        initial_response,
-        "unused",
-    )
+    start(Mechanism::Plain, ChannelBindingData::none(), DowngradeInfo::none(), initial_response, "unused")
 }
 
 #[test]
@@ -51,11 +44,7 @@ fn parse_rejects_invalid_messages() {
         let reject = parse(case).unwrap_err();
         assert_eq!(reject.failure, SaslFailure::MalformedRequest, "{case:?}");
         let (session, step) = plain(Some(case));
-        assert_eq!(
-            step,
-            Step::Failure(SaslFailure::MalformedRequest),
-            "{case:?}"
-        );
+        assert_eq!(step, Step::Failure(SaslFailure::MalformedRequest), "{case:?}");
         assert!(session.is_finished());
     }
 }
@@ -63,10 +52,7 @@ fn parse_rejects_invalid_messages() {
 #[test]
 fn correct_password_succeeds() {
     let (mut session, step) = plain(Some(b"juliet@capulet.lit\0juliet\0r0m30"));
-    assert_eq!(
-        need_credentials(step),
-        ("juliet".to_owned(), Some("juliet@capulet.lit".to_owned()))
-    );
+    assert_eq!(need_credentials(step), ("juliet".to_owned(), Some("juliet@capulet.lit".to_owned())));
     let (authcid, authzid, additional_data) =
         success(session.provide_credentials(Some(credentials(Mechanism::ScramSha512, "r0m30"))));
     assert_eq!(authcid, "juliet");
@@ -97,10 +83,7 @@ fn password_rejected_by_opaque_string_fails() {
 fn unknown_user_fails() {
     let (mut session, step) = plain(Some(b"\0nobody\0r0m30"));
     need_credentials(step);
-    assert_eq!(
-        session.provide_credentials(None),
-        Step::Failure(SaslFailure::NotAuthorized)
-    );
+    assert_eq!(session.provide_credentials(None), Step::Failure(SaslFailure::NotAuthorized));
     assert_eq!(session.failure_detail(), Some("unknown user"));
 }
 
@@ -109,10 +92,7 @@ fn malformed_stored_credentials() {
     let (mut session, _) = plain(Some(b"\0juliet\0r0m30"));
     let mut broken = credentials(Mechanism::ScramSha256, "r0m30");
     broken.iterations = 0;
-    assert_eq!(
-        session.provide_credentials(Some(broken)),
-        Step::Failure(SaslFailure::TemporaryAuthFailure)
-    );
+    assert_eq!(session.provide_credentials(Some(broken)), Step::Failure(SaslFailure::TemporaryAuthFailure));
 }
 
 #[test]

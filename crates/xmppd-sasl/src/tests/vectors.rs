@@ -5,10 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use super::{challenge, need_credentials, start, success};
 use crate::tests::client::TestClient;
-use crate::{
-    ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, ScramCredentials,
-    Step,
-};
+use crate::{ChannelBindingData, ChannelBindingType, DowngradeInfo, HashAlg, Mechanism, ScramCredentials, Step};
 
 fn rfc5802_credentials() -> ScramCredentials {
     let salt = STANDARD.decode("QSXCR+Q6sek8bf92").unwrap();
@@ -31,9 +28,7 @@ fn rfc5802_scram_sha1_example() {
         String::from_utf8(server_first).unwrap(),
         "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096"
     );
-    let step = session.step(
-        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
-    );
+    let step = session.step(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
     let (authcid, authzid, server_final) = success(step);
     assert_eq!(authcid, "user");
     assert_eq!(authzid, None);
@@ -52,9 +47,7 @@ fn rfc5802_example_with_flipped_proof_bit_fails() {
         "3rfcNHYJY1ZVvWVs7j",
     );
     let _ = challenge(session.provide_credentials(Some(rfc5802_credentials())));
-    let step = session.step(
-        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v1X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
-    );
+    let step = session.step(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v1X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
     assert_eq!(step, Step::Failure(crate::SaslFailure::NotAuthorized));
     assert_eq!(session.failure_detail(), Some("invalid client proof"));
 }
@@ -66,10 +59,7 @@ fn rfc5802_example_with_flipped_proof_bit_fails() {
 #[test]
 fn rfc5802_example_with_downgrade_attribute() {
     let downgrade = DowngradeInfo::new(["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"]);
-    let expected_h = STANDARD.encode(crate::crypto::hash(
-        HashAlg::Sha1,
-        b"PLAIN\x1eSCRAM-SHA-1\x1eSCRAM-SHA-256",
-    ));
+    let expected_h = STANDARD.encode(crate::crypto::hash(HashAlg::Sha1, b"PLAIN\x1eSCRAM-SHA-1\x1eSCRAM-SHA-256"));
     let (mut session, _) = start(
         Mechanism::ScramSha1,
         ChannelBindingData::none(),
@@ -80,17 +70,12 @@ fn rfc5802_example_with_downgrade_attribute() {
     let server_first = challenge(session.provide_credentials(Some(rfc5802_credentials())));
     assert_eq!(
         String::from_utf8(server_first).unwrap(),
-        format!(
-            "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,h={expected_h}"
-        )
+        format!("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096,h={expected_h}")
     );
-    let step = session.step(
-        b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
-    );
+    let step = session.step(b"c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=");
     assert_eq!(step, Step::Failure(crate::SaslFailure::NotAuthorized));
 
-    let mut client =
-        TestClient::new(HashAlg::Sha1, "user", "pencil").with_nonce("fyko+d2lbbFgONRv9qkxdawL");
+    let mut client = TestClient::new(HashAlg::Sha1, "user", "pencil").with_nonce("fyko+d2lbbFgONRv9qkxdawL");
     let (mut session, step) = start(
         Mechanism::ScramSha1,
         ChannelBindingData::none(),
@@ -127,10 +112,7 @@ fn rfc7677_scram_sha256_example() {
           p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
     );
     let (_, _, server_final) = success(step);
-    assert_eq!(
-        server_final,
-        b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
-    );
+    assert_eq!(server_final, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
 }
 
 /// XEP-0474 §4.1 hash of the example advertisement in §4.3.
@@ -138,18 +120,10 @@ fn rfc7677_scram_sha256_example() {
 fn xep0474_example_hash() {
     let downgrade = DowngradeInfo::new(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"])
         .with_channel_binding_types(["tls-server-end-point", "tls-exporter"]);
-    assert_eq!(
-        downgrade.hash_input(),
-        b"SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point"
-    );
-    assert_eq!(
-        downgrade.attribute_value(HashAlg::Sha1).as_deref(),
-        Some("G6k/rBLDqgOhRRaCuuatSDFkJ08=")
-    );
-    let typed = DowngradeInfo::from_advertised(
-        &[Mechanism::ScramSha1, Mechanism::ScramSha1Plus],
-        &ChannelBindingType::ALL,
-    );
+    assert_eq!(downgrade.hash_input(), b"SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point");
+    assert_eq!(downgrade.attribute_value(HashAlg::Sha1).as_deref(), Some("G6k/rBLDqgOhRRaCuuatSDFkJ08="));
+    let typed =
+        DowngradeInfo::from_advertised(&[Mechanism::ScramSha1, Mechanism::ScramSha1Plus], &ChannelBindingType::ALL);
     assert_eq!(typed.hash_input(), downgrade.hash_input());
     assert_eq!(DowngradeInfo::none().attribute_value(HashAlg::Sha1), None);
 }
@@ -174,10 +148,7 @@ fn xep0474_full_example() {
         "a09117a6-ac50-4f2f-93f1-93799c2bddf6",
     );
     need_credentials(step);
-    assert_eq!(
-        session.channel_binding_type(),
-        Some(ChannelBindingType::TlsExporter)
-    );
+    assert_eq!(session.channel_binding_type(), Some(ChannelBindingType::TlsExporter));
     let server_first = challenge(session.provide_credentials(Some(credentials)));
     assert_eq!(
         String::from_utf8(server_first).unwrap(),

@@ -71,10 +71,17 @@ level = "info"
         .unwrap();
         let mut server = TestServer { dir, config, starttls_port, direct_tls_port, child: None };
         if !users.is_empty() {
-            let lines: String = users
-                .iter()
-                .map(|u| if u.contains('@') { format!("{u} {PASSWORD}\n") } else { format!("{u}@localhost {PASSWORD}\n") })
-                .collect();
+            let lines: String =
+                users
+                    .iter()
+                    .map(|u| {
+                        if u.contains('@') {
+                            format!("{u} {PASSWORD}\n")
+                        } else {
+                            format!("{u}@localhost {PASSWORD}\n")
+                        }
+                    })
+                    .collect();
             server.cli_stdin(&["user", "import"], &lines).expect("user import");
         }
         server.spawn();
@@ -82,11 +89,8 @@ level = "info"
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .unwrap();
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();
         let child = Command::new(binary())
             .arg("--config")
             .arg(&self.config)
@@ -328,7 +332,10 @@ impl RawClient {
 
     pub async fn bind(&mut self, resource: Option<&str>) -> String {
         let resource = resource.map(|r| format!("<resource>{r}</resource>")).unwrap_or_default();
-        self.send(format!("<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{resource}</bind></iq>")).await;
+        self.send(format!(
+            "<iq type='set' id='bind1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>{resource}</bind></iq>"
+        ))
+        .await;
         let reply = self.expect("</iq>").await;
         let start = reply.find("<jid>").expect("bind result") + 5;
         let end = reply.find("</jid>").unwrap();
@@ -369,8 +376,11 @@ impl RawClient {
         let signature = hmac256(&stored_key, auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(signature.iter()).map(|(a, b)| a ^ b).collect();
         let final_message = format!("{without_proof},p={}", b64(&proof));
-        self.send(format!("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>", b64(final_message.as_bytes())))
-            .await;
+        self.send(format!(
+            "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
+            b64(final_message.as_bytes())
+        ))
+        .await;
     }
 }
 
@@ -447,15 +457,15 @@ pub fn slixmpp_python() -> Option<PathBuf> {
     let candidate = std::env::var_os("XMPPD_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python"));
-    let works = Command::new(&candidate)
-        .args(["-c", "import slixmpp"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let works = Command::new(&candidate).args(["-c", "import slixmpp"]).output().is_ok_and(|o| o.status.success());
     if works {
         return Some(candidate);
     }
     if std::env::var("XMPPD_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("slixmpp is required (XMPPD_REQUIRE_SERVICES=1) but {} cannot import it; run ./test.sh", candidate.display());
+        panic!(
+            "slixmpp is required (XMPPD_REQUIRE_SERVICES=1) but {} cannot import it; run ./test.sh",
+            candidate.display()
+        );
     }
     eprintln!("SKIP: slixmpp not available at {} (run ./test.sh to set up the venv)", candidate.display());
     None
