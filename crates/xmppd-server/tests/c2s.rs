@@ -52,6 +52,33 @@ async fn features_follow_the_negotiation() {
 }
 
 #[tokio::test]
+async fn scram_carries_downgrade_protection() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.open_secure("localhost").await;
+    client.scram_sha256("romeo", PASSWORD).await;
+    client.expect("<success").await;
+    // XEP-0474: server-first-message carries the hash of what was offered.
+    assert!(client.server_first.contains(",h="), "{}", client.server_first);
+}
+
+#[tokio::test]
+async fn whitespace_keepalives_are_accepted() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.login("romeo", "localhost", None).await;
+    for _ in 0..3 {
+        client.send(" \n\t ").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client.send("<iq type='get' id='k1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+    let got = client.expect("/>").await;
+    assert!(got.contains("id='k1'") && got.contains("type='result'"), "{got}");
+    let quiet = client.read_for(Duration::from_millis(200)).await;
+    assert!(quiet.is_empty() && !client.closed, "{quiet}");
+}
+
+#[tokio::test]
 async fn sasl_failures_use_rfc6120_conditions() {
     let server = TestServer::start("", &["romeo"]);
     let mut client = RawClient::connect(server.starttls_port).await;

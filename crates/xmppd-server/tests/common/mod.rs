@@ -211,18 +211,20 @@ pub struct RawClient {
     /// Everything received since the last `take`.
     pub received: String,
     pub closed: bool,
+    /// The last SCRAM server-first-message seen.
+    pub server_first: String,
 }
 
 impl RawClient {
     pub async fn connect(port: u16) -> RawClient {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        RawClient { io: Io::Plain(tcp), received: String::new(), closed: false }
+        RawClient { io: Io::Plain(tcp), received: String::new(), closed: false, server_first: String::new() }
     }
 
     pub async fn connect_direct_tls(port: u16) -> RawClient {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let tls = tls_connector(Some(b"xmpp-client")).connect("localhost".try_into().unwrap(), tcp).await.unwrap();
-        RawClient { io: Io::Tls(Box::new(tls)), received: String::new(), closed: false }
+        RawClient { io: Io::Tls(Box::new(tls)), received: String::new(), closed: false, server_first: String::new() }
     }
 
     pub async fn send(&mut self, data: impl AsRef<[u8]>) {
@@ -376,6 +378,7 @@ impl RawClient {
         let signature = hmac256(&stored_key, auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(signature.iter()).map(|(a, b)| a ^ b).collect();
         let final_message = format!("{without_proof},p={}", b64(&proof));
+        self.server_first = server_first.clone();
         self.send(format!(
             "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{}</response>",
             b64(final_message.as_bytes())
