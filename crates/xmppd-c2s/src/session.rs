@@ -263,7 +263,9 @@ impl Session {
             // A restarted stream must stay on the same host (§4.3.3).
             return self.stream_error(Cond::HostUnknown, "the host changed on a restarted stream");
         }
-        self.out.extend_from_slice(&response_header(&stream_id(), Some(info.to.as_str()), None, true));
+        // §4.7.2: echo the client's 'from' as our 'to'.
+        let to = info.from.as_ref().map(|from| from.as_str());
+        self.out.extend_from_slice(&response_header(&stream_id(), Some(info.to.as_str()), to, true));
         self.header_sent = true;
         self.host = Some(info.to);
         let features = self.features();
@@ -321,7 +323,7 @@ impl Session {
                 return self.stream_error(condition, error.text());
             }
         };
-        let command = match self.phase.classify(&element) {
+        let command = match self.phase.classify(&element, !self.transport.is_tls()) {
             Ok(command) => command,
             Err(error) => return self.stream_error(error.condition, error.text),
         };

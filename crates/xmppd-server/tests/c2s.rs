@@ -110,6 +110,13 @@ async fn plain_works_over_tls_and_is_not_offered_without_it() {
         ))
         .await;
     plain.expect("<invalid-mechanism/>").await;
+    // STARTTLS stays available when it is optional.
+    plain.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+    plain.expect("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await;
+    plain.start_tls().await;
+    plain.send(header("localhost")).await;
+    let features = plain.expect("</stream:features>").await;
+    assert!(features.contains("<mechanism>PLAIN</mechanism>"), "{features}");
 
     let mut tls = RawClient::connect_direct_tls(server.direct_tls_port).await;
     tls.open_secure("localhost").await;

@@ -122,9 +122,13 @@ impl Phase {
     /// established. Elements that are stanzas are refused with
     /// `not-authorized` (§4.9.3.12); unknown elements with
     /// `unsupported-stanza-type` (§4.9.3.24).
-    pub fn classify(self, el: &Element) -> Result<Command, StreamError> {
+    ///
+    /// `starttls_offered` says whether STARTTLS is on offer (plain TCP, TLS
+    /// optional) while in [`Phase::Sasl`].
+    pub fn classify(self, el: &Element, starttls_offered: bool) -> Result<Command, StreamError> {
         match (self, el.ns(), el.name()) {
             (Phase::Tls, ns::TLS, "starttls") => Ok(Command::StartTls),
+            (Phase::Sasl, ns::TLS, "starttls") if starttls_offered => Ok(Command::StartTls),
             (Phase::Sasl, ns::TLS, "starttls") => {
                 Err(StreamError::new(Cond::UnsupportedFeature, "STARTTLS is not offered on this stream"))
             }
@@ -235,28 +239,42 @@ pub fn iq_result(id: &str) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    impl Phase {
+        fn classify_test(self, el: &Element) -> Result<Command, StreamError> {
+            self.classify(el, false)
+        }
+    }
+
+    #[test]
+    fn optional_starttls() {
+        let starttls = element("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        assert_eq!(Phase::Sasl.classify(&starttls, true), Ok(Command::StartTls));
+        let err = Phase::Sasl.classify(&starttls, false).unwrap_err();
+        assert_eq!(err.condition, Cond::UnsupportedFeature);
+    }
+
     fn element(xml: &str) -> Element {
         Element::parse_standalone(xml.as_bytes(), ns::CLIENT).unwrap()
     }
 
     #[test]
     fn stanzas_before_auth_are_not_authorized() {
-        let err = Phase::Sasl.classify(&element("<message to='a@b'/>")).unwrap_err();
+        let err = Phase::Sasl.classify_test(&element("<message to='a@b'/>")).unwrap_err();
         assert_eq!(err.condition, Cond::NotAuthorized);
-        let err = Phase::Tls.classify(&element("<presence/>")).unwrap_err();
+        let err = Phase::Tls.classify_test(&element("<presence/>")).unwrap_err();
         assert_eq!(err.condition, Cond::NotAuthorized);
     }
 
     #[test]
     fn unknown_elements_are_unsupported() {
-        let err = Phase::Sasl.classify(&element("<foo xmlns='urn:x'/>")).unwrap_err();
+        let err = Phase::Sasl.classify_test(&element("<foo xmlns='urn:x'/>")).unwrap_err();
         assert_eq!(err.condition, Cond::UnsupportedStanzaType);
     }
 
     #[test]
     fn sasl_auth_decodes_initial_response() {
         let cmd = Phase::Sasl
-            .classify(&element(
+            .classify_test(&element(
                 "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>",
             ))
             .unwrap();
@@ -268,7 +286,7 @@ mod tests {
             }
         );
         let cmd = Phase::Sasl
-            .classify(&element("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!</auth>"))
+            .classify_test(&element("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!!</auth>"))
             .unwrap();
         assert_eq!(cmd, Command::SaslBadEncoding);
     }
@@ -276,13 +294,13 @@ mod tests {
     #[test]
     fn bind_requests() {
         let cmd = Phase::Bind
-            .classify(&element(
+            .classify_test(&element(
                 "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>",
             ))
             .unwrap();
         assert_eq!(cmd, Command::Bind { id: "b1".into(), request: BindRequest { resource: Some("balcony".into()) } });
         let cmd = Phase::Bind
-            .classify(&element("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"))
+            .classify_test(&element("<iq type='set' id='b2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"))
             .unwrap();
         assert_eq!(cmd, Command::Bind { id: "b2".into(), request: BindRequest { resource: None } });
     }
