@@ -52,7 +52,7 @@ pub async fn run(
     let handshake = Duration::from_secs(config.handshake_timeout_secs);
     let mut transport = Transport::Plain(socket);
     if direct_tls {
-        match timeout(handshake, transport.start_tls(&context.tls.direct)).await {
+        match Box::pin(timeout(handshake, transport.start_tls(&context.tls.direct))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "direct TLS handshake failed");
@@ -105,7 +105,9 @@ struct Session {
     host: Option<DomainJid>,
     /// The authenticated localpart.
     username: Option<String>,
-    sasl: Option<ServerSession>,
+    /// Boxed: only present during authentication, so an idle session does
+    /// not carry its size.
+    sasl: Option<Box<ServerSession>>,
     /// Mechanisms advertised on this stream (XEP-0474 needs the list).
     offered: Vec<Mechanism>,
     auth_failures: u32,
@@ -119,7 +121,10 @@ impl Session {
     async fn run(&mut self, shutdown: CancellationToken) {
         let mut drained = Vec::new();
         loop {
-            let flow = self.process_input().await;
+            // Boxed so that the (large) state of stanza processing and
+            // routing is allocated only while it runs, not carried by every
+            // idle session's task.
+            let flow = Box::pin(self.process_input()).await;
             if !self.flush().await {
                 break;
             }
@@ -129,7 +134,7 @@ impl Session {
                 Flow::StartTls => {
                     let context = self.context.clone();
                     let limit = Duration::from_secs(self.server.config().c2s.handshake_timeout_secs);
-                    match timeout(limit, self.transport.start_tls(&context.tls.starttls)).await {
+                    match Box::pin(timeout(limit, self.transport.start_tls(&context.tls.starttls))).await {
                         Ok(Ok(())) => {
                             // RFC 6120 §5.4.3.3: a fresh stream over TLS.
                             self.parser.reset();
@@ -388,11 +393,11 @@ impl Session {
             downgrade,
             initial_response.as_deref(),
         );
-        self.on_sasl_step(sasl, step).await
+        self.on_sasl_step(Box::new(sasl), step).await
     }
 
     /// Drives SASL steps until one needs the client again (RFC 6120 §6.4).
-    async fn on_sasl_step(&mut self, mut sasl: ServerSession, mut step: Step) -> Flow {
+    async fn on_sasl_step(&mut self, mut sasl: Box<ServerSession>, mut step: Step) -> Flow {
         loop {
             match step {
                 Step::NeedCredentials { authcid, .. } => {
