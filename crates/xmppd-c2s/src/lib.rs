@@ -6,6 +6,7 @@
 //! [`xmppd_core::Server::route`].
 #![warn(missing_docs)]
 
+pub mod exporter;
 pub mod session;
 pub mod tls;
 pub mod transport;

@@ -52,7 +52,9 @@ pub async fn run(
     let handshake = Duration::from_secs(config.handshake_timeout_secs);
     let mut transport = Transport::Plain(socket);
     if direct_tls {
-        match Box::pin(timeout(handshake, transport.start_tls(&context.tls.direct))).await {
+        match Box::pin(timeout(handshake, transport.start_tls(&context.tls.direct, &context.tls.exporter_secrets)))
+            .await
+        {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "direct TLS handshake failed");
@@ -134,7 +136,12 @@ impl Session {
                 Flow::StartTls => {
                     let context = self.context.clone();
                     let limit = Duration::from_secs(self.server.config().c2s.handshake_timeout_secs);
-                    match Box::pin(timeout(limit, self.transport.start_tls(&context.tls.starttls))).await {
+                    match Box::pin(timeout(
+                        limit,
+                        self.transport.start_tls(&context.tls.starttls, &context.tls.exporter_secrets),
+                    ))
+                    .await
+                    {
                         Ok(Ok(())) => {
                             // RFC 6120 §5.4.3.3: a fresh stream over TLS.
                             self.parser.reset();
@@ -199,7 +206,6 @@ impl Session {
         if let Some(entry) = &self.entry {
             entry.queue.close();
         }
-        use tokio::io::AsyncWriteExt as _;
         timeout(Duration::from_secs(2), self.transport.shutdown()).await.ok();
     }
 

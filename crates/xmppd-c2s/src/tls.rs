@@ -5,19 +5,21 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use sha2::{Digest, Sha256};
-use tokio_rustls::TlsAcceptor;
 
 use crate::C2sError;
+use crate::exporter::ExporterSecrets;
 
 /// ALPN protocol id for direct TLS client connections (XEP-0368 §3).
 pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
 
 /// Everything a session needs to start TLS and bind channels to it.
 pub struct TlsContext {
-    /// Acceptor for STARTTLS on 5222 (no ALPN required).
-    pub starttls: TlsAcceptor,
-    /// Acceptor for direct TLS on 5223 (ALPN `xmpp-client`).
-    pub direct: TlsAcceptor,
+    /// Configuration for STARTTLS on 5222 (no ALPN required).
+    pub starttls: Arc<ServerConfig>,
+    /// Configuration for direct TLS on 5223 (ALPN `xmpp-client`).
+    pub direct: Arc<ServerConfig>,
+    /// TLS 1.3 exporter secrets of handshakes in progress (RFC 9266).
+    pub exporter_secrets: Arc<ExporterSecrets>,
     /// `tls-server-end-point` channel-binding data (RFC 5929 §4.1): the hash
     /// of our certificate. SHA-256 is right for the ECDSA-P256-SHA256 and
     /// RSA-SHA256 certificates we generate or accept; MD5/SHA-1-signed
@@ -43,9 +45,11 @@ impl TlsContext {
         // RFC 9266 §3: tls-exporter is only safe on TLS 1.2 with the
         // extended master secret.
         config.require_ems = true;
-        let starttls = TlsAcceptor::from(Arc::new(config.clone()));
+        let exporter_secrets = Arc::new(ExporterSecrets::default());
+        config.key_log = exporter_secrets.clone();
+        let starttls = Arc::new(config.clone());
         config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
-        let direct = TlsAcceptor::from(Arc::new(config));
-        Ok(TlsContext { starttls, direct, server_end_point })
+        let direct = Arc::new(config);
+        Ok(TlsContext { starttls, direct, exporter_secrets, server_end_point })
     }
 }

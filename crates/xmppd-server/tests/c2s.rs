@@ -62,6 +62,30 @@ async fn scram_carries_downgrade_protection() {
     assert!(client.server_first.contains(",h="), "{}", client.server_first);
 }
 
+/// SCRAM-SHA-256-PLUS with tls-exporter, over STARTTLS and direct TLS; a
+/// binding from another TLS session is refused.
+#[tokio::test]
+async fn scram_plus_with_tls_exporter() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut starttls = RawClient::connect(server.starttls_port).await;
+    starttls.open_secure("localhost").await;
+    starttls.scram_sha256_plus("romeo", PASSWORD).await;
+    starttls.expect("<success").await;
+    let mut direct = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    direct.open_secure("localhost").await;
+    direct.scram_sha256_plus("romeo", PASSWORD).await;
+    direct.expect("<success").await;
+
+    // Replaying another session's exporter value must fail.
+    let other = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    let foreign = other.tls_exporter();
+    let mut victim = RawClient::connect_direct_tls(server.direct_tls_port).await;
+    victim.open_secure("localhost").await;
+    assert_ne!(foreign, victim.tls_exporter());
+    victim.scram_sha256_with_binding("romeo", PASSWORD, foreign).await;
+    victim.expect("<not-authorized/>").await;
+}
+
 #[tokio::test]
 async fn whitespace_keepalives_are_accepted() {
     let server = TestServer::start("", &["romeo"]);

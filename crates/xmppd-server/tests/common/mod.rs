@@ -346,11 +346,29 @@ impl RawClient {
 
     /// Runs SCRAM-SHA-256 (RFC 7677) up to the server's outcome (not read).
     pub async fn scram_sha256(&mut self, user: &str, password: &str) {
+        self.scram_sha256_with(user, password, None).await;
+    }
+
+    /// SCRAM-SHA-256-PLUS with `tls-exporter` channel binding (RFC 9266),
+    /// using the exporter value this client computed for its TLS session.
+    pub async fn scram_sha256_plus(&mut self, user: &str, password: &str) {
+        let exporter = self.tls_exporter();
+        self.scram_sha256_with(user, password, Some(exporter)).await;
+    }
+
+    /// SCRAM-SHA-256-PLUS with the given `tls-exporter` value.
+    pub async fn scram_sha256_with_binding(&mut self, user: &str, password: &str, exporter: Vec<u8>) {
+        self.scram_sha256_with(user, password, Some(exporter)).await;
+    }
+
+    async fn scram_sha256_with(&mut self, user: &str, password: &str, exporter: Option<Vec<u8>>) {
         let client_nonce = "rOprNGfwEbeRWgbNEkqO";
         let first_bare = format!("n={user},r={client_nonce}");
-        let first = format!("n,,{first_bare}");
+        let (mechanism, gs2_header) =
+            if exporter.is_some() { ("SCRAM-SHA-256-PLUS", "p=tls-exporter,,") } else { ("SCRAM-SHA-256", "n,,") };
+        let first = format!("{gs2_header}{first_bare}");
         self.send(format!(
-            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>{}</auth>",
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{}</auth>",
             b64(first.as_bytes())
         ))
         .await;
@@ -373,7 +391,9 @@ impl RawClient {
         pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iterations, &mut salted);
         let client_key = hmac256(&salted, b"Client Key");
         let stored_key = Sha256::digest(&client_key);
-        let without_proof = format!("c=biws,r={nonce}");
+        let mut binding = gs2_header.as_bytes().to_vec();
+        binding.extend_from_slice(exporter.as_deref().unwrap_or_default());
+        let without_proof = format!("c={},r={nonce}", b64(&binding));
         let auth_message = format!("{first_bare},{server_first},{without_proof}");
         let signature = hmac256(&stored_key, auth_message.as_bytes());
         let proof: Vec<u8> = client_key.iter().zip(signature.iter()).map(|(a, b)| a ^ b).collect();
