@@ -28,9 +28,6 @@ use xmppd_xml::{Event, Limits, RawElement, StreamHeader, StreamParser};
 use crate::C2sContext;
 use crate::transport::Transport;
 
-/// Write buffers above this size are released after use rather than kept.
-const KEEP_WRITE_BUFFER: usize = 4096;
-
 /// What the loop does after a batch of events.
 enum Flow {
     Continue,
@@ -154,7 +151,9 @@ impl Session {
                 }
             }
             self.parser.release_idle();
-            if self.out.capacity() > KEEP_WRITE_BUFFER {
+            // Idle sessions keep no write buffer: the next batch allocates
+            // exactly what it needs.
+            if self.out.capacity() > 0 {
                 self.out = Vec::new();
             }
             let entry = self.entry.clone();
@@ -460,6 +459,7 @@ impl Session {
         self.parser.reset_keep_buffered();
         self.header_sent = false;
         self.phase = Phase::Bind;
+        self.offered = Vec::new();
         Flow::Continue
     }
 
