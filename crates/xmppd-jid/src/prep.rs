@@ -50,6 +50,9 @@ pub fn nodeprep(localpart: &str) -> Result<Cow<'_, str>, JidError> {
     if localpart.len() > MAX_RAW_PART_OCTETS {
         return Err(JidError::LocalpartTooLong);
     }
+    if is_prepared_ascii_localpart(localpart) {
+        return Ok(Cow::Borrowed(localpart));
+    }
     let enforced = enforce_stable::<UsernameCaseMapped>(localpart)
         .map_err(|error| JidError::InvalidLocalpart { code_point: offending_code_point(&error) })?;
     if let Some(prohibited) = enforced.chars().find(|c| LOCALPART_PROHIBITED.contains(c)) {
@@ -76,6 +79,11 @@ pub fn resourceprep(resourcepart: &str) -> Result<Cow<'_, str>, JidError> {
     }
     if resourcepart.len() > MAX_RAW_PART_OCTETS {
         return Err(JidError::ResourceTooLong);
+    }
+    if resourcepart.len() <= MAX_PART_OCTETS && resourcepart.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        // Printable ASCII and U+0020 are valid in the FreeformClass and
+        // unchanged by OpaqueString's mappings (RFC 8265 §4.2).
+        return Ok(Cow::Borrowed(resourcepart));
     }
     let enforced = enforce_stable::<OpaqueString>(resourcepart)
         .map_err(|error| JidError::InvalidResource { code_point: offending_code_point(&error) })?;
@@ -119,6 +127,9 @@ pub fn nameprep(domainpart: &str) -> Result<Cow<'_, str>, JidError> {
     if domain.parse::<Ipv4Addr>().is_ok() {
         return Ok(Cow::Borrowed(domain));
     }
+    if is_prepared_ascii_domain(domain) {
+        return Ok(Cow::Borrowed(domain));
+    }
     prepare_domain_name(domain)
 }
 
@@ -129,6 +140,32 @@ fn prepare_ipv6_literal<'a>(domain: &'a str, literal: &str) -> Result<Cow<'a, st
         literal.strip_suffix(']').and_then(|inner| inner.parse().ok()).ok_or(JidError::InvalidDomain)?;
     let canonical = format!("[{address}]");
     if canonical == domain { Ok(Cow::Borrowed(domain)) } else { Ok(Cow::Owned(canonical)) }
+}
+
+/// Fast path for the common case, with the same result as the PRECIS
+/// enforcement: printable ASCII other than uppercase letters and the
+/// characters RFC 7622 §3.3.1 prohibits is valid in the IdentifierClass and
+/// left unchanged by UsernameCaseMapped (RFC 8265 §3.3).
+fn is_prepared_ascii_localpart(localpart: &str) -> bool {
+    localpart.len() <= MAX_PART_OCTETS
+        && localpart.bytes().all(|b| {
+            (0x21..=0x7e).contains(&b) && !b.is_ascii_uppercase() && !LOCALPART_PROHIBITED.contains(&char::from(b))
+        })
+}
+
+/// Fast path for lowercase LDH domain names, which UTS #46 leaves as they
+/// are: labels of `a-z`, `0-9` and `-`, 1 to 63 octets, no hyphen at either
+/// end, and no `xn--` label (those need Punycode validation).
+fn is_prepared_ascii_domain(domain: &str) -> bool {
+    domain.len() <= MAX_PART_OCTETS
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= MAX_LABEL_OCTETS
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && !label.starts_with("xn--")
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 /// Runs UTS #46 ToUnicode on a domain name and checks its labels.
@@ -200,6 +237,35 @@ fn offending_code_point(error: &PrecisError) -> Option<char> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The ASCII fast paths agree with full PRECIS / UTS #46 processing.
+    #[test]
+    fn ascii_fast_paths_agree_with_full_processing() {
+        let alphabet: Vec<char> = (0x20u8..=0x7e).map(char::from).collect();
+        let mut inputs: Vec<String> = alphabet.iter().map(|c| c.to_string()).collect();
+        for a in &alphabet {
+            for b in ['a', 'Z', '-', '.', '0'] {
+                inputs.push(format!("{a}{b}"));
+                inputs.push(format!("{b}{a}x"));
+            }
+        }
+        inputs.extend(
+            ["xn--mnchen-3ya", "a.xn--mnchen-3ya.de", "-a", "a-", "a..b", "localhost", "example.com"].map(String::from),
+        );
+        for input in &inputs {
+            if is_prepared_ascii_localpart(input) {
+                let slow = enforce_stable::<UsernameCaseMapped>(input).unwrap();
+                assert_eq!(slow, input.as_str(), "localpart {input:?}");
+            }
+            if input.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+                let slow = enforce_stable::<OpaqueString>(input).unwrap();
+                assert_eq!(slow, input.as_str(), "resourcepart {input:?}");
+            }
+            if is_prepared_ascii_domain(input) {
+                assert_eq!(prepare_domain_name(input).unwrap(), input.as_str(), "domain {input:?}");
+            }
+        }
+    }
 
     #[test]
     fn nodeprep_maps_case_and_width() {
