@@ -37,7 +37,18 @@ impl TlsContext {
         let server_end_point = chain.first().map(|leaf| Sha256::digest(leaf.as_ref()).to_vec()).unwrap_or_default();
         let versions: &[&rustls::SupportedProtocolVersion] =
             if tls13_only { &[&rustls::version::TLS13] } else { &[&rustls::version::TLS13, &rustls::version::TLS12] };
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        // Server preference: AES-128-GCM/SHA-256 first. It is the TLS 1.3
+        // mandatory suite (RFC 8446 §9.1), and SHA-256 runs on the SHA
+        // extensions of current CPUs where SHA-384 does not, which makes
+        // every handshake's key schedule markedly cheaper.
+        provider.cipher_suites.sort_by_key(|suite| match suite.suite() {
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256 => 0,
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => 1,
+            rustls::CipherSuite::TLS13_AES_256_GCM_SHA384 => 2,
+            _ => 3,
+        });
+        let provider = Arc::new(provider);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(versions)?
             .with_no_client_auth()
@@ -45,6 +56,7 @@ impl TlsContext {
         // RFC 9266 §3: tls-exporter is only safe on TLS 1.2 with the
         // extended master secret.
         config.require_ems = true;
+        config.ignore_client_order = true;
         let exporter_secrets = Arc::new(ExporterSecrets::default());
         config.key_log = exporter_secrets.clone();
         let starttls = Arc::new(config.clone());

@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 mod channel_binding;
+pub mod client;
 mod credentials;
 mod crypto;
 mod downgrade;
@@ -65,6 +66,7 @@ mod tests;
 pub use crate::channel_binding::{
     ChannelBindingData, ChannelBindingType, SASL_CB_NS, advertised_channel_binding_types,
 };
+pub use crate::client::{ClientChannelBinding, ClientKeys, ScramClient, ScramClientError};
 pub use crate::credentials::ScramCredentials;
 pub use crate::downgrade::DowngradeInfo;
 pub use crate::failure::SaslFailure;
