@@ -7,7 +7,8 @@ ServerKey = HMAC(SaltedPassword, "Server Key")) with a distinct random salt
 per account, caches them, and writes them in each server's own format:
 
   creds      -> <work>/creds.tsv (cache: user, salt, stored_key, server_key)
-  xmppd      -> `jid password` lines for `xmppd user import` on stdout
+  xmppd      -> `jid SCRAM-SHA-1:iterations:salt:stored:server` lines (base64)
+                for `xmppd user import --hashed` on stdout
   prosody    -> <dir>/localhost/accounts/<user>.dat and roster/<user>.dat,
                 the Lua tables Prosody 13's internal storage reads
                 (mod_auth_internal_hashed, core/rostermanager.lua)
@@ -164,14 +165,20 @@ def main():
     args = parser.parse_args()
 
     user_list = users(args.bench_users, args.fan_users)
-    if args.target == "xmppd":
-        # xmppd derives its own credentials; no cache needed.
-        out = sys.stdout
-        for user in user_list:
-            out.write(f"{user}@{DOMAIN} {PASSWORD}\n")
-        return
     creds = load_creds(args.work, args.bench_users, args.fan_users)
     if args.target == "creds":
+        return
+    if args.target == "xmppd":
+        # The same SCRAM-SHA-1 credentials the peers get, for
+        # `xmppd user import --hashed` (nothing is derived again).
+        def b64(raw):
+            return base64.b64encode(raw).decode()
+
+        out = sys.stdout
+        for user in user_list:
+            salt, stored, server = creds[user]
+            out.write(f"{user}@{DOMAIN} SCRAM-SHA-1:{ITERATIONS}:{b64(salt.encode())}:"
+                      f"{b64(bytes.fromhex(stored))}:{b64(bytes.fromhex(server))}\n")
         return
     contacts_of = {} if args.no_fan else fan_contacts(args.fan_users, args.contacts)
     started = time.monotonic()

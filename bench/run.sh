@@ -257,7 +257,7 @@ xmppd_provision() {
     local t0=$SECONDS
     "$BENCH/.venv/bin/python" "$BENCH/provision.py" xmppd --work "$WORK" \
         --bench-users "$BENCH_USERS" --fan-users "$FAN_USERS" |
-        "$XMPPD_BIN" --config "$XD/xmppd.toml" user import
+        "$XMPPD_BIN" --config "$XD/xmppd.toml" user import --hashed
     log "xmppd: provisioned in $((SECONDS - t0))s"
     touch "$XD/provisioned"
 }

@@ -193,10 +193,10 @@ fn scenarios_against_xmppd() {
     let (code, json, stderr) = bench(&server, &["msg", "--pairs", "10", "--rate", "100", "--duration", "2"]);
     assert_ok(code, &json, &stderr, &server);
     let (sent, delivered) = (number(&json, "sent"), number(&json, "delivered"));
-    assert!((180.0..=220.0).contains(&sent), "about 2 s × 100/s expected: {json}");
+    assert!((150.0..=230.0).contains(&sent), "about 2 s × 100/s expected: {json}");
     assert_eq!(sent, delivered, "{json}");
     assert_eq!(json["lost"], 0);
-    assert!((70.0..=130.0).contains(&number(&json, "throughput")), "{json}");
+    assert!((50.0..=150.0).contains(&number(&json, "throughput")), "{json}");
     assert!(number(&json, "p999_ms") >= number(&json, "p50_ms") && number(&json, "p50_ms") > 0.0, "{json}");
     assert!(number(&json, "cpu_s_per_1k") > 0.0, "{json}");
 

@@ -45,7 +45,15 @@ enum UserCommand {
     },
     /// Create many accounts from standard input, one `jid password` per line,
     /// in a single transaction.
-    Import,
+    Import {
+        /// Lines carry already derived SCRAM credentials instead of a
+        /// password: `jid SCRAM-SHA-1:ITERATIONS:SALT:STORED_KEY:SERVER_KEY
+        /// [SCRAM-SHA-256:…] [SCRAM-SHA-512:…]`, binary values in base64.
+        /// Nothing is derived, so this is fast; clients can only use the
+        /// SCRAM variants given.
+        #[arg(long)]
+        hashed: bool,
+    },
     /// Delete an account and its data.
     Del {
         /// The account's bare JID.
@@ -90,7 +98,7 @@ fn main() -> ExitCode {
             Command::Check => check::run(&config).await,
             Command::User { command } => match command {
                 UserCommand::Add { jid, password } => users::add(&config, &jid, password).await,
-                UserCommand::Import => users::import(&config).await,
+                UserCommand::Import { hashed } => users::import(&config, hashed).await,
                 UserCommand::Del { jid } => users::delete(&config, &jid).await,
                 UserCommand::Passwd { jid, password } => users::passwd(&config, &jid, password).await,
                 UserCommand::List { host } => users::list(&config, host.as_deref()).await,

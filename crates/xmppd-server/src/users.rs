@@ -68,24 +68,32 @@ pub async fn add(config: &Config, jid: &str, password: Option<String>) -> Result
 
 /// `xmppd user import`: `jid password` per line from stdin, one transaction
 /// per host. Credentials are derived on all cores.
-pub async fn import(config: &Config) -> Result<(), String> {
+pub async fn import(config: &Config, hashed: bool) -> Result<(), String> {
     let mut lines = Vec::new();
+    let mut prepared: Derived = Vec::new();
     for (number, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((jid, password)) = line.split_once(char::is_whitespace) else {
-            return Err(format!("line {}: expected `jid password`", number + 1));
+        let at_line = |e: String| format!("line {}: {e}", number + 1);
+        let Some((jid, rest)) = line.split_once(char::is_whitespace) else {
+            return Err(at_line("expected `jid password`".into()));
         };
-        let (host, user) = account(config, jid).map_err(|e| format!("line {}: {e}", number + 1))?;
-        lines.push((host, user, password.trim().to_owned()));
+        let (host, user) = account(config, jid).map_err(at_line)?;
+        if hashed {
+            let creds = rest.split_whitespace().map(parse_hashed_credential).collect::<Result<Vec<_>, _>>();
+            prepared.push((host, user, creds.map_err(at_line)?));
+        } else {
+            lines.push((host, user, rest.trim().to_owned()));
+        }
     }
     let iterations = config.auth.scram_iterations;
-    let derived = tokio::task::spawn_blocking(move || derive_all(lines, iterations))
+    let mut derived = tokio::task::spawn_blocking(move || derive_all(lines, iterations))
         .await
         .map_err(|e| format!("deriving credentials: {e}"))??;
+    derived.append(&mut prepared);
     let stores = storage::open(config).await?;
     let mut by_host: std::collections::BTreeMap<String, Vec<(String, Vec<StoredCredential>)>> = Default::default();
     for (host, user, creds) in derived {
@@ -98,6 +106,36 @@ pub async fn import(config: &Config) -> Result<(), String> {
     }
     println!("created {total} account(s)");
     Ok(())
+}
+
+/// Parses `SCRAM-SHA-1:ITERATIONS:SALT:STORED_KEY:SERVER_KEY` (base64
+/// values) into a stored credential; lengths are checked by the store.
+fn parse_hashed_credential(field: &str) -> Result<StoredCredential, String> {
+    use base64::Engine as _;
+    let parts: Vec<&str> = field.split(':').collect();
+    let [mechanism, iterations, salt, stored_key, server_key] = parts.as_slice() else {
+        return Err(format!("`{field}` is not MECHANISM:ITERATIONS:SALT:STORED_KEY:SERVER_KEY"));
+    };
+    let hash = match *mechanism {
+        "SCRAM-SHA-1" => HashAlg::Sha1,
+        "SCRAM-SHA-256" => HashAlg::Sha256,
+        "SCRAM-SHA-512" => HashAlg::Sha512,
+        other => return Err(format!("unknown mechanism `{other}`")),
+    };
+    let decode = |what: &str, value: &str| {
+        base64::engine::general_purpose::STANDARD.decode(value).map_err(|e| format!("{what}: invalid base64: {e}"))
+    };
+    let iterations: u32 = iterations.parse().map_err(|_| format!("`{iterations}` is not an iteration count"))?;
+    if iterations == 0 {
+        return Err("the iteration count must be positive".into());
+    }
+    Ok(StoredCredential {
+        mechanism_hash: hash.name().to_owned(),
+        salt: decode("salt", salt)?,
+        iterations,
+        stored_key: decode("stored key", stored_key)?,
+        server_key: decode("server key", server_key)?,
+    })
 }
 
 type Derived = Vec<(String, String, Vec<StoredCredential>)>;

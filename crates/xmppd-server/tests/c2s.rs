@@ -309,3 +309,32 @@ async fn accounts_and_certificate_survive_a_restart() {
     server.cli(&["user", "del", "romeo@localhost"]).unwrap();
     assert_eq!(server.cli(&["user", "list"]).unwrap().trim(), "juliet@localhost");
 }
+
+/// `xmppd user import --hashed`: accounts from already derived SCRAM
+/// credentials (no password involved), with errors naming the line.
+#[tokio::test]
+async fn import_of_hashed_credentials() {
+    use base64::Engine as _;
+    let server = TestServer::start("", &[]);
+    let scram = xmppd_sasl::ScramCredentials::derive(xmppd_sasl::HashAlg::Sha256, PASSWORD, b"salt-for-mercutio", 4096)
+        .unwrap();
+    let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data);
+    let line = format!(
+        "mercutio@localhost SCRAM-SHA-256:4096:{}:{}:{}\n",
+        b64(&scram.salt),
+        b64(&scram.stored_key),
+        b64(&scram.server_key)
+    );
+    server.cli_stdin(&["user", "import", "--hashed"], &line).unwrap();
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.open_secure("localhost").await;
+    client.scram_sha256("mercutio", PASSWORD).await;
+    client.expect("<success").await;
+
+    let err =
+        server.cli_stdin(&["user", "import", "--hashed"], "a@localhost SCRAM-SHA-3:1:AA==:AA==:AA==\n").unwrap_err();
+    assert!(err.contains("line 1") && err.contains("SCRAM-SHA-3"), "{err}");
+    let err =
+        server.cli_stdin(&["user", "import", "--hashed"], "\nb@localhost SCRAM-SHA-1:4096:!!:AA==:AA==\n").unwrap_err();
+    assert!(err.contains("line 2") && err.contains("base64"), "{err}");
+}
