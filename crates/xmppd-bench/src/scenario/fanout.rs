@@ -150,15 +150,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, report: &mut Report) -> Resul
     let duration = Duration::from_secs_f64(args.duration.max(0.0));
     let send_until = (start + duration).min(ctx.deadline);
     let bar = ctx.progress(duration.as_millis().try_into().unwrap_or(u64::MAX), "fanout");
-    while Instant::now() < send_until {
-        tokio::time::sleep(Duration::from_millis(100).min(send_until.saturating_duration_since(Instant::now()))).await;
-        bar.set_position(start.elapsed().as_millis().try_into().unwrap_or(u64::MAX));
-        bar.set_message(format!(
-            "sent {} delivered {}",
-            shared.sent.load(Ordering::Relaxed),
-            shared.delivered.load(Ordering::Relaxed)
-        ));
-    }
+    super::show_progress(&bar, start, send_until, &shared.sent, &shared.delivered).await;
     let send_elapsed = start.elapsed().as_secs_f64();
     stage.send_replace(Stage::Drain);
     let drain_until = (Instant::now() + DRAIN).min(ctx.deadline);

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use xmppd_xml::RawElement;
 
 use super::{CLOSE_TIMEOUT, Ctx, Ramp, Stage, shut_down, wait_stage};
 use crate::cli::IdleArgs;
@@ -27,7 +28,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &IdleArgs, report: &mut Report) -> Result<
         let (ctx, ramp, stage) = (ctx.clone(), ramp.clone(), stage.subscribe());
         tasks.spawn(async move {
             if let Some(conn) = ramp.login(&ctx, account, after, |_| Ok(())).await {
-                hold(&ctx, conn, stage).await;
+                hold(&ctx, conn, stage, |_| {}).await;
             }
         });
     }
@@ -59,12 +60,18 @@ pub async fn run(ctx: Arc<Ctx>, args: &IdleArgs, report: &mut Report) -> Result<
     Ok(())
 }
 
-/// Keeps a session open, answering server requests, until `Close`.
-pub async fn hold(ctx: &Ctx, mut conn: Conn, mut stage: watch::Receiver<Stage>) {
+/// Keeps a session open, answering server requests and handing every
+/// stanza to `on_stanza`, until the stage is `Close`.
+pub async fn hold(
+    ctx: &Ctx,
+    mut conn: Conn,
+    mut stage: watch::Receiver<Stage>,
+    mut on_stanza: impl FnMut(&RawElement),
+) {
     loop {
         loop {
             match conn.poll_stanza() {
-                Ok(Some(_)) => {}
+                Ok(Some(stanza)) => on_stanza(&stanza),
                 Ok(None) => break,
                 Err(_) => {
                     ctx.error();

@@ -344,6 +344,20 @@ pub fn find_stamp(stanza: &[u8], run_id: &str) -> Option<(u32, u64, u64)> {
     parse_stamp(std::str::from_utf8(rest.get(..end)?).ok()?, run_id)
 }
 
+/// Updates `bar` every 100 ms until `until` with the elapsed time and the
+/// sent and delivered counters of the measured phase.
+pub async fn show_progress(bar: &ProgressBar, start: Instant, until: Instant, sent: &AtomicU64, delivered: &AtomicU64) {
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100).min(until.saturating_duration_since(Instant::now()))).await;
+        bar.set_position(start.elapsed().as_millis().try_into().unwrap_or(u64::MAX));
+        bar.set_message(format!(
+            "sent {} delivered {}",
+            sent.load(Ordering::Relaxed),
+            delivered.load(Ordering::Relaxed)
+        ));
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

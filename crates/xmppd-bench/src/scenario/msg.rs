@@ -109,15 +109,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &MsgArgs, report: &mut Report) -> Result<(
     stage.send_replace(Stage::Run);
     let send_until = (start + duration).min(ctx.deadline);
     let bar = ctx.progress(duration.as_millis().try_into().unwrap_or(u64::MAX), "msg");
-    while Instant::now() < send_until {
-        tokio::time::sleep(Duration::from_millis(100).min(send_until.saturating_duration_since(Instant::now()))).await;
-        bar.set_position(start.elapsed().as_millis().try_into().unwrap_or(u64::MAX));
-        bar.set_message(format!(
-            "sent {} delivered {}",
-            shared.sent.load(Ordering::Relaxed),
-            shared.delivered.load(Ordering::Relaxed)
-        ));
-    }
+    super::show_progress(&bar, start, send_until, &shared.sent, &shared.delivered).await;
     let send_elapsed = start.elapsed().as_secs_f64();
     stage.send_replace(Stage::Drain);
     let drain_until = (Instant::now() + DRAIN).min(ctx.deadline);
@@ -158,11 +150,11 @@ pub async fn run(ctx: Arc<Ctx>, args: &MsgArgs, report: &mut Report) -> Result<(
 }
 
 /// Receiver `pair`: records every message of this run.
-async fn receiver(shared: Arc<Shared>, ramp: Arc<Ramp>, pair: u32, mut stage: watch::Receiver<Stage>) {
+async fn receiver(shared: Arc<Shared>, ramp: Arc<Ramp>, pair: u32, stage: watch::Receiver<Stage>) {
     let ctx = &shared.ctx;
     let account = u32::try_from(shared.pairs.len()).unwrap_or(u32::MAX).saturating_add(pair);
     let after = AfterBind { roster: false, presence: true };
-    let Some(mut conn) = ramp
+    let Some(conn) = ramp
         .login(ctx, account, after, |conn| {
             if let Some(slot) = shared.pairs.get(pair as usize) {
                 let _ = slot.receiver.set(conn.jid.clone());
@@ -173,32 +165,12 @@ async fn receiver(shared: Arc<Shared>, ramp: Arc<Ramp>, pair: u32, mut stage: wa
     else {
         return;
     };
-    loop {
-        loop {
-            match conn.poll_stanza() {
-                Ok(Some(stanza)) if stanza.name() == "message" => shared.on_message(pair, &stanza),
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => {
-                    ctx.error();
-                    return;
-                }
-            }
+    super::idle::hold(ctx, conn, stage, |stanza| {
+        if stanza.name() == "message" {
+            shared.on_message(pair, stanza);
         }
-        if conn.flush().await.is_err() {
-            ctx.error();
-            return;
-        }
-        conn.release_idle();
-        tokio::select! {
-            _ = wait_stage(&mut stage, Stage::Close) => break,
-            read = conn.read_more() => if read.is_err() {
-                ctx.error();
-                return;
-            },
-        }
-    }
-    conn.close(CLOSE_TIMEOUT).await;
+    })
+    .await;
 }
 
 impl Shared {
