@@ -57,6 +57,10 @@ impl TlsContext {
         // extended master secret.
         config.require_ems = true;
         config.ignore_client_order = true;
+        // One TLS 1.3 ticket per handshake is enough for a client to resume
+        // once (and a resumed session hands out a fresh one); rustls'
+        // default of two costs a second ticket on every login.
+        config.send_tls13_tickets = 1;
         let exporter_secrets = Arc::new(ExporterSecrets::default());
         config.key_log = exporter_secrets.clone();
         let starttls = Arc::new(config.clone());
