@@ -87,7 +87,11 @@ pub async fn run(
     };
     session.run(shutdown).await;
     if let Some(entry) = session.entry.take() {
-        session.server.sessions().unbind(&entry);
+        // RFC 6121 §4.5.2: however the session ended (even an abrupt TCP
+        // loss), modules send unavailable presence on its behalf.
+        let server = session.server.clone();
+        drop(session);
+        Box::pin(server.session_closed(&entry)).await;
     }
 }
 
@@ -312,7 +316,12 @@ impl Session {
                 features.mechanisms = mechanisms.clone();
                 self.offered = mechanisms;
             }
-            Phase::Bind => features.bind = true,
+            Phase::Bind => {
+                features.bind = true;
+                if let Some(host) = &self.host {
+                    features.extra = self.server.stream_features(host).to_vec();
+                }
+            }
             Phase::Established => {}
         }
         features
@@ -364,7 +373,13 @@ impl Session {
                 self.sasl = None;
                 self.sasl_failed(SaslFailure::IncorrectEncoding, None)
             }
-            Command::Bind { id, request } => self.on_bind(&id, request.resource),
+            Command::Bind { id, request } => {
+                let flow = self.on_bind(&id, request.resource);
+                if let Some(entry) = self.entry.clone() {
+                    self.server.session_bound(&entry).await;
+                }
+                flow
+            }
             Command::LegacySession { id } => {
                 self.out.extend_from_slice(&negotiation::iq_result(&id));
                 Flow::Continue
@@ -523,7 +538,7 @@ impl Session {
         };
         match Stanza::from_client(raw, entry.jid()) {
             Ok(stanza) => {
-                self.server.route(stanza).await;
+                self.server.submit(stanza).await;
                 Flow::Continue
             }
             Err(StanzaReject::InvalidFrom) => {

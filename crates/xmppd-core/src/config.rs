@@ -202,7 +202,22 @@ pub struct ModulesConfig {
 
 impl Default for ModulesConfig {
     fn default() -> Self {
-        ModulesConfig { enabled: vec!["disco".into(), "ping".into()], settings: BTreeMap::new() }
+        ModulesConfig {
+            enabled: vec![
+                "disco".into(),
+                "ping".into(),
+                "roster".into(),
+                "presence".into(),
+                "offline".into(),
+                "version".into(),
+                "time".into(),
+                "private".into(),
+                "vcard".into(),
+                "contact_addresses".into(),
+                "last".into(),
+            ],
+            settings: BTreeMap::new(),
+        }
     }
 }
 

@@ -7,17 +7,20 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod hooks;
 pub mod module;
 pub mod queue;
 pub mod registry;
+pub mod roster;
 pub mod server;
 pub mod stanza;
 
 pub use config::Config;
+pub use hooks::{HookFlow, KindSet, SessionHook, SessionHookPoint, StanzaHook, StanzaHookPoint};
 pub use module::{IqHandler, IqRequest, ModuleContext, ModuleDef, Protocol, Scope, Support};
 pub use queue::{Outbound, SessionQueue};
 pub use registry::{BindError, ResourceConflict, SessionEntry, SessionRegistry};
-pub use server::{Server, ServerBuilder};
+pub use server::{Server, ServerBuilder, Stores};
 pub use stanza::{IqType, Stanza, StanzaKind, StanzaReject};
 
 /// Errors raised by the kernel.

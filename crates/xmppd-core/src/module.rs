@@ -10,6 +10,9 @@ use xmppd_jid::DomainJid;
 use xmppd_proto::StanzaErrorCondition;
 use xmppd_xml::Element;
 
+use crate::hooks::{
+    HookTable, KindSet, SessionHook, SessionHookEntry, SessionHookPoint, StanzaHook, StanzaHookEntry, StanzaHookPoint,
+};
 use crate::server::Server;
 use crate::stanza::{IqType, Stanza};
 
@@ -90,6 +93,13 @@ pub(crate) struct HostRegistrations {
     /// IQ handlers by payload namespace, then (type, scope, element name).
     pub(crate) iq_handlers: HashMap<&'static str, Vec<IqRoute>>,
     pub(crate) disco_features: BTreeSet<&'static str>,
+    /// XEP-0128 service discovery extensions: `jabber:x:data` forms of
+    /// type `result` added to the host's disco#info, in registration order.
+    pub(crate) disco_extensions: Vec<Element>,
+    pub(crate) hooks: HookTable,
+    /// Extra `<stream:features/>` children offered once the client is
+    /// authenticated (e.g. roster versioning, RFC 6121 §2.6.1), serialised.
+    pub(crate) stream_features: Vec<u8>,
 }
 
 impl HostRegistrations {
@@ -149,4 +159,51 @@ impl ModuleContext<'_> {
     pub fn disco_feature(&mut self, feature: &'static str) {
         self.registrations.disco_features.insert(feature);
     }
+
+    /// Adds a XEP-0128 extension form (`<x xmlns='jabber:x:data'
+    /// type='result'>` with a hidden `FORM_TYPE` field) to the host's
+    /// disco#info. A form whose `FORM_TYPE` equals an earlier one's replaces
+    /// it: XEP-0115 §5.4 (step 3.5) treats two forms with one `FORM_TYPE` as
+    /// ill-formed.
+    pub fn disco_extension(&mut self, form: Element) {
+        let form_type = disco_form_type(&form);
+        let extensions = &mut self.registrations.disco_extensions;
+        if form_type.is_some() {
+            extensions.retain(|existing| disco_form_type(existing) != form_type);
+        }
+        extensions.push(form);
+    }
+
+    /// Hooks into the stanza path at `point` for the stanza kinds in
+    /// `kinds`; higher `priority` runs first.
+    pub fn stanza_hook(
+        &mut self,
+        point: StanzaHookPoint,
+        kinds: KindSet,
+        priority: i32,
+        hook: impl StanzaHook + 'static,
+    ) {
+        let entry = StanzaHookEntry { module: self.module, priority, kinds, hook: Arc::new(hook) };
+        self.registrations.hooks.add_stanza(point, entry);
+    }
+
+    /// Hooks into session lifecycle events; higher `priority` runs first.
+    pub fn session_hook(&mut self, point: SessionHookPoint, priority: i32, hook: impl SessionHook + 'static) {
+        let entry = SessionHookEntry { module: self.module, priority, hook: Arc::new(hook) };
+        self.registrations.hooks.add_session(point, entry);
+    }
+
+    /// Offers `feature` in the stream features after authentication
+    /// (RFC 6120 §4.3.2), next to resource binding.
+    pub fn stream_feature(&mut self, feature: &Element) {
+        feature.write_to(&mut self.registrations.stream_features, xmppd_proto::ns::STREAM);
+    }
+}
+
+/// The `FORM_TYPE` value of a XEP-0128 extension form (XEP-0068 §3).
+fn disco_form_type(form: &Element) -> Option<String> {
+    form.children()
+        .find(|field| field.name() == "field" && field.attr("var") == Some("FORM_TYPE"))
+        .and_then(|field| field.children().find(|value| value.name() == "value"))
+        .map(Element::text)
 }

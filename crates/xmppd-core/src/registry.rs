@@ -1,11 +1,12 @@
 //! The registry of bound local sessions (RFC 6120 §7, RFC 6121 §8.5).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
+use bytes::Bytes;
 use rand::Rng as _;
-use xmppd_jid::{BareJid, FullJid};
+use xmppd_jid::{BareJid, FullJid, Jid};
 use xmppd_proto::StreamErrorCondition;
 
 use crate::queue::{Outbound, SessionQueue};
@@ -46,7 +47,28 @@ pub struct SessionEntry {
     pub queue: SessionQueue,
     available: AtomicBool,
     priority: AtomicI32,
+    flags: AtomicU8,
+    /// Boxed and absent until the session sends presence, so an idle
+    /// session that never does pays one pointer.
+    presence: Mutex<Option<Box<PresenceData>>>,
 }
+
+/// What the server remembers of a session's presence (RFC 6121 §4).
+#[derive(Debug, Default)]
+struct PresenceData {
+    /// The last available presence broadcast, as routed (from = full JID,
+    /// no `to`): answers probes (§4.3.2) and informs new resources.
+    last: Option<Bytes>,
+    /// Entities that got directed presence (§4.6) and must get unavailable
+    /// when the session ends (§4.6.3).
+    directed: Vec<Jid>,
+}
+
+/// The session requested the roster: it is an "interested resource" that
+/// gets roster pushes (RFC 6121 §2.1.6).
+const INTERESTED: u8 = 1;
+/// The session sent initial presence (RFC 6121 §4.2).
+const INITIAL_PRESENCE: u8 = 2;
 
 impl SessionEntry {
     /// The registry-unique session id.
@@ -73,6 +95,81 @@ impl SessionEntry {
     pub fn set_presence(&self, available: bool, priority: i32) {
         self.priority.store(priority, Ordering::Relaxed);
         self.available.store(available, Ordering::Relaxed);
+    }
+
+    /// Whether the session asked for the roster and so gets roster pushes
+    /// (RFC 6121 §2.1.6).
+    pub fn is_interested(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & INTERESTED != 0
+    }
+
+    /// Marks the session as interested in roster pushes.
+    pub fn set_interested(&self) {
+        self.flags.fetch_or(INTERESTED, Ordering::Relaxed);
+    }
+
+    /// Marks initial presence as sent; returns whether this is the first
+    /// time (RFC 6121 §4.2: the first available presence is the initial one).
+    pub fn mark_initial_presence(&self) -> bool {
+        self.flags.fetch_or(INITIAL_PRESENCE, Ordering::Relaxed) & INITIAL_PRESENCE == 0
+    }
+
+    /// Whether the session has sent initial presence.
+    pub fn sent_initial_presence(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & INITIAL_PRESENCE != 0
+    }
+
+    /// The last available presence the session broadcast.
+    pub fn last_presence(&self) -> Option<Bytes> {
+        self.presence_data().as_ref().and_then(|data| data.last.clone())
+    }
+
+    /// Records (or clears) the session's broadcast presence.
+    pub fn set_last_presence(&self, presence: Option<Bytes>) {
+        let mut data = self.presence_data();
+        data.get_or_insert_with(Box::default).last = presence;
+        Self::shrink(&mut data);
+    }
+
+    /// Records an entity that got directed presence (RFC 6121 §4.6.2).
+    pub fn add_directed(&self, to: &Jid) {
+        let mut data = self.presence_data();
+        let directed = &mut data.get_or_insert_with(Box::default).directed;
+        if !directed.contains(to) {
+            directed.push(to.clone());
+        }
+    }
+
+    /// Forgets an entity that got directed unavailable presence.
+    pub fn remove_directed(&self, to: &Jid) {
+        let mut data = self.presence_data();
+        if let Some(d) = data.as_mut() {
+            d.directed.retain(|j| j != to);
+        }
+        Self::shrink(&mut data);
+    }
+
+    /// Whether `to` got directed presence from this session.
+    pub fn has_directed(&self, to: &Jid) -> bool {
+        self.presence_data().as_ref().is_some_and(|d| d.directed.contains(to))
+    }
+
+    /// Takes the list of directed-presence recipients (on unavailable).
+    pub fn take_directed(&self) -> Vec<Jid> {
+        let mut data = self.presence_data();
+        let taken = data.as_mut().map(|d| std::mem::take(&mut d.directed)).unwrap_or_default();
+        Self::shrink(&mut data);
+        taken
+    }
+
+    fn presence_data(&self) -> std::sync::MutexGuard<'_, Option<Box<PresenceData>>> {
+        self.presence.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn shrink(data: &mut Option<Box<PresenceData>>) {
+        if data.as_ref().is_some_and(|d| d.last.is_none() && d.directed.is_empty()) {
+            *data = None;
+        }
     }
 }
 
@@ -146,22 +243,37 @@ impl SessionRegistry {
             queue: SessionQueue::new(self.queue_capacity),
             available: AtomicBool::new(false),
             priority: AtomicI32::new(0),
+            flags: AtomicU8::new(0),
+            presence: Mutex::new(None),
         });
         sessions.push(entry.clone());
         Ok(entry)
     }
 
     /// Removes a session (only if it is still the one bound to its JID).
-    pub fn unbind(&self, entry: &SessionEntry) {
+    /// Returns whether the account has no session left.
+    pub fn unbind(&self, entry: &SessionEntry) -> bool {
         entry.queue.close();
         let bare = entry.jid.to_bare();
         let mut map = self.by_bare.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(sessions) = map.get_mut(&bare) {
-            sessions.retain(|s| s.id != entry.id);
-            if sessions.is_empty() {
-                map.remove(&bare);
+        match map.get_mut(&bare) {
+            Some(sessions) => {
+                sessions.retain(|s| s.id != entry.id);
+                if sessions.is_empty() {
+                    map.remove(&bare);
+                    true
+                } else {
+                    false
+                }
             }
+            None => true,
         }
+    }
+
+    /// Whether the account has at least one bound session.
+    pub fn is_online(&self, bare: &BareJid) -> bool {
+        let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.contains_key(bare)
     }
 
     /// The session bound to a full JID.

@@ -7,15 +7,40 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use xmppd_jid::{BareJid, DomainJid, FullJid, Jid};
-use xmppd_proto::{StanzaErrorCondition, StreamErrorCondition};
-use xmppd_storage::{AuthStore, KeyValueStore};
+use xmppd_proto::{StanzaErrorCondition, StreamErrorCondition, ns};
+use xmppd_storage::{
+    AuthStore, KeyValueStore, OfflineStore, PendingIn, Roster, RosterItem, RosterStore, Storage, StorageError,
+};
+use xmppd_xml::Element;
 
 use crate::CoreError;
 use crate::config::Config;
+use crate::hooks::{HookFlow, SessionHookPoint, StanzaHookPoint};
 use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, Scope};
 use crate::queue::{Outbound, PushError};
 use crate::registry::{SessionEntry, SessionRegistry};
+use crate::roster::RosterService;
 use crate::stanza::{IqType, Stanza, StanzaKind};
+
+/// The stores the kernel hands to modules, taken from one [`Storage`].
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts and credentials.
+    pub auth: Arc<dyn AuthStore>,
+    /// Generic per-user key/value data.
+    pub kv: Arc<dyn KeyValueStore>,
+    /// Rosters and subscription requests.
+    pub roster: Arc<dyn RosterStore>,
+    /// Offline messages.
+    pub offline: Arc<dyn OfflineStore>,
+}
+
+impl Stores {
+    /// Every store of one backend.
+    pub fn of(storage: &dyn Storage) -> Self {
+        Stores { auth: storage.auth(), kv: storage.kv(), roster: storage.roster(), offline: storage.offline() }
+    }
+}
 
 /// Shared server state: hosts, sessions, storage, module registrations.
 pub struct Server {
@@ -24,20 +49,21 @@ pub struct Server {
     sessions: SessionRegistry,
     accounts: Arc<dyn AuthStore>,
     kv: Arc<dyn KeyValueStore>,
+    offline: Arc<dyn OfflineStore>,
+    rosters: RosterService,
 }
 
 /// Assembles a [`Server`].
 pub struct ServerBuilder {
     config: Arc<Config>,
-    accounts: Arc<dyn AuthStore>,
-    kv: Arc<dyn KeyValueStore>,
+    stores: Stores,
     modules: Vec<&'static ModuleDef>,
 }
 
 impl ServerBuilder {
     /// Starts a builder with the validated config and storage.
-    pub fn new(config: Arc<Config>, accounts: Arc<dyn AuthStore>, kv: Arc<dyn KeyValueStore>) -> Self {
-        ServerBuilder { config, accounts, kv, modules: Vec::new() }
+    pub fn new(config: Arc<Config>, stores: Stores) -> Self {
+        ServerBuilder { config, stores, modules: Vec::new() }
     }
 
     /// Makes modules available; `[modules] enabled` picks which ones run.
@@ -81,8 +107,10 @@ impl ServerBuilder {
             sessions: SessionRegistry::new(limits.max_queued_stanzas, limits.max_resources_per_account),
             config: self.config,
             hosts,
-            accounts: self.accounts,
-            kv: self.kv,
+            accounts: self.stores.auth,
+            kv: self.stores.kv,
+            offline: self.stores.offline,
+            rosters: RosterService::new(self.stores.roster),
         }))
     }
 }
@@ -118,9 +146,29 @@ impl Server {
         &self.kv
     }
 
+    /// Offline message storage (XEP-0160).
+    pub fn offline(&self) -> &Arc<dyn OfflineStore> {
+        &self.offline
+    }
+
+    /// The serialised extra stream features of a host (post-authentication).
+    pub fn stream_features(&self, host: &DomainJid) -> &[u8] {
+        self.hosts.get(host).map(|h| h.stream_features.as_slice()).unwrap_or_default()
+    }
+
+    /// `(hook point, module, priority)` of every hook on a host.
+    pub fn describe_hooks(&self, host: &DomainJid) -> Vec<(String, &'static str, i32)> {
+        self.hosts.get(host).map(|h| h.hooks.describe()).unwrap_or_default()
+    }
+
     /// The disco#info features registered on a host, sorted.
     pub fn disco_features(&self, host: &DomainJid) -> Vec<&'static str> {
         self.hosts.get(host).map(|h| h.disco_features.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The XEP-0128 disco#info extension forms registered on a host.
+    pub fn disco_extensions(&self, host: &DomainJid) -> Vec<xmppd_xml::Element> {
+        self.hosts.get(host).map(|h| h.disco_extensions.clone()).unwrap_or_default()
     }
 
     /// The single routing entry point: every stanza, from any session or
@@ -139,10 +187,76 @@ impl Server {
         }
         match to.node() {
             None => self.route_to_host(&domain, stanza, &to).await,
-            Some(_) => match to.clone().try_into_full() {
-                Ok(full) => self.route_to_full(stanza, &full).await,
-                Err(bare) => self.route_to_bare(stanza, &bare).await,
-            },
+            Some(_) => {
+                if self.run_stanza_hooks(&domain, StanzaHookPoint::Inbound, &stanza).await == HookFlow::Handled {
+                    return;
+                }
+                match to.clone().try_into_full() {
+                    Ok(full) => self.route_to_full(stanza, &full).await,
+                    Err(bare) => self.route_to_bare(stanza, &bare).await,
+                }
+            }
+        }
+    }
+
+    /// Accepts a stanza from a local client session (its `from` already
+    /// stamped): records the session's own presence (RFC 6121 §4.2, §4.7.2.3),
+    /// runs the outbound hooks of the sender's host, then routes it.
+    pub async fn submit(self: &Arc<Self>, stanza: Stanza) {
+        let initial = if stanza.kind() == StanzaKind::Presence && stanza.to().is_none() {
+            self.update_own_presence(&stanza)
+        } else {
+            None
+        };
+        let domain = stanza.from().to_domain_jid();
+        if self.run_stanza_hooks(&domain, StanzaHookPoint::Outbound, &stanza).await != HookFlow::Handled {
+            self.route(stanza).await;
+        }
+        if let Some(session) = initial {
+            self.run_session_hooks(&session, SessionHookPoint::InitialPresence).await;
+        }
+    }
+
+    /// Runs the hooks of `point` registered on `domain` for this stanza.
+    async fn run_stanza_hooks(
+        self: &Arc<Self>,
+        domain: &DomainJid,
+        point: StanzaHookPoint,
+        stanza: &Stanza,
+    ) -> HookFlow {
+        let Some(host) = self.hosts.get(domain) else { return HookFlow::Continue };
+        if !host.hooks.has_stanza_hooks(point, stanza.kind()) {
+            return HookFlow::Continue;
+        }
+        for hook in host.hooks.stanza_hooks(point, stanza.kind()) {
+            if hook.on_stanza(self, stanza).await == HookFlow::Handled {
+                return HookFlow::Handled;
+            }
+        }
+        HookFlow::Continue
+    }
+
+    /// Tells modules that a session was bound (RFC 6120 §7).
+    pub async fn session_bound(self: &Arc<Self>, session: &Arc<SessionEntry>) {
+        self.run_session_hooks(session, SessionHookPoint::Bound).await;
+    }
+
+    /// Removes an ending session from the registry and tells modules, which
+    /// send unavailable presence on its behalf (RFC 6121 §4.5.2 "the server
+    /// MUST ... as if the client had sent unavailable presence").
+    pub async fn session_closed(self: &Arc<Self>, session: &Arc<SessionEntry>) {
+        let last = self.sessions.unbind(session);
+        self.run_session_hooks(session, SessionHookPoint::Closed).await;
+        if last && !self.sessions.is_online(&session.jid().to_bare()) {
+            self.rosters.evict(&session.jid().to_bare());
+        }
+    }
+
+    async fn run_session_hooks(self: &Arc<Self>, session: &Arc<SessionEntry>, point: SessionHookPoint) {
+        let domain = session.jid().to_domain_jid();
+        let Some(host) = self.hosts.get(&domain) else { return };
+        for hook in host.hooks.session_hooks(point) {
+            hook.on_session(self, session).await;
         }
     }
 
@@ -203,8 +317,14 @@ impl Server {
                     }
                     ("headline", None) => {}
                     (_, None) => {
-                        // §8.5.2.2.1: no available resource (offline storage
-                        // is a module's job) or §8.5.1: no such user.
+                        // §8.5.2.2.1: no available resource; offline storage
+                        // is a module's job. §8.5.1: no such user.
+                        if self.account_exists(bare).await
+                            && self.run_stanza_hooks(&domain, StanzaHookPoint::Undeliverable, &stanza).await
+                                == HookFlow::Handled
+                        {
+                            return;
+                        }
                         self.unroutable(&stanza);
                     }
                 }
@@ -272,9 +392,12 @@ impl Server {
 
     /// Presence without 'to' from a session: records availability and
     /// priority (RFC 6121 §4.2, §4.7.2.3). Broadcast is the presence module's.
-    fn update_own_presence(&self, stanza: &Stanza) {
-        let Ok(full) = stanza.from().clone().try_into_full() else { return };
-        let Some(session) = self.sessions.get(&full) else { return };
+    /// A priority outside -128..=127 counts as 0 (§5.2.2.1.3 says the value
+    /// MUST be in that range; clients get the benefit of the doubt).
+    /// Returns the session when this was its initial presence.
+    fn update_own_presence(&self, stanza: &Stanza) -> Option<Arc<SessionEntry>> {
+        let full = stanza.from().clone().try_into_full().ok()?;
+        let session = self.sessions.get(&full)?;
         match stanza.stanza_type() {
             None => {
                 let priority = stanza
@@ -284,13 +407,18 @@ impl Server {
                     .and_then(|text| text.trim().parse::<i8>().ok())
                     .unwrap_or(0);
                 session.set_presence(true, i32::from(priority));
+                session.mark_initial_presence().then_some(session)
             }
-            Some("unavailable") => session.set_presence(false, 0),
-            Some(_) => {}
+            Some("unavailable") => {
+                session.set_presence(false, 0);
+                None
+            }
+            Some(_) => None,
         }
     }
 
-    async fn account_exists(&self, bare: &BareJid) -> bool {
+    /// Whether a local account exists (an online session proves it).
+    pub async fn account_exists(&self, bare: &BareJid) -> bool {
         let Some(node) = bare.node() else { return false };
         if !self.sessions.sessions_of(bare).is_empty() {
             return true;
@@ -318,6 +446,97 @@ impl Server {
         let Some(Ok(full)) = reply.to().map(|to| to.clone().try_into_full()) else { return };
         if let Some(session) = self.sessions.get(&full) {
             self.push(&session, &reply);
+        }
+    }
+
+    /// Delivers a stanza straight to one session, bypassing routing (for
+    /// modules that already decided, e.g. presence broadcast to resources).
+    pub fn deliver_to(&self, session: &SessionEntry, stanza: &Stanza) {
+        self.push(session, stanza);
+    }
+
+    /// Returns an error to the stanza's sender (nothing for error stanzas,
+    /// RFC 6120 §8.3.1).
+    pub fn reply_error(&self, stanza: &Stanza, condition: StanzaErrorCondition, text: Option<&str>) {
+        self.bounce(stanza, condition, text);
+    }
+
+    // ---- Roster service (RFC 6121 §2) -------------------------------------
+
+    /// The user's roster (cached while the user is online).
+    pub async fn roster(&self, user: &BareJid) -> Result<Arc<Roster>, StorageError> {
+        self.rosters.roster(user, self.sessions.is_online(user)).await
+    }
+
+    /// One roster item.
+    pub async fn roster_item(&self, user: &BareJid, contact: &BareJid) -> Result<Option<RosterItem>, StorageError> {
+        let roster = self.roster(user).await?;
+        let contact = contact.as_str();
+        Ok(roster
+            .items
+            .binary_search_by(|i| i.contact.as_str().cmp(contact))
+            .ok()
+            .and_then(|index| roster.items.get(index).cloned()))
+    }
+
+    /// Writes an item and pushes it to the user's interested resources
+    /// (RFC 6121 §2.1.6, §2.3.2). Fails with `LimitExceeded` when a new
+    /// contact would exceed `max_items`.
+    pub async fn put_roster_item(
+        &self,
+        user: &BareJid,
+        item: &RosterItem,
+        max_items: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        let version = self.rosters.put(user, item, max_items).await?;
+        self.push_roster(user, crate::roster::item_element(item), version);
+        Ok(version)
+    }
+
+    /// Removes an item and pushes the removal (RFC 6121 §2.5.2); `None` if
+    /// there was no such item.
+    pub async fn remove_roster_item(&self, user: &BareJid, contact: &BareJid) -> Result<Option<u64>, StorageError> {
+        let version = self.rosters.remove(user, contact.as_str()).await?;
+        if let Some(version) = version {
+            self.push_roster(user, crate::roster::removed_item_element(contact.as_str()), version);
+        }
+        Ok(version)
+    }
+
+    /// Unanswered inbound subscription requests of a user (§3.1.3).
+    pub async fn pending_subscriptions(&self, user: &BareJid) -> Result<Vec<PendingIn>, StorageError> {
+        self.rosters.pending_in(user).await
+    }
+
+    /// Records an inbound subscription request (§3.1.3).
+    pub async fn add_pending_subscription(&self, user: &BareJid, pending: &PendingIn) -> Result<(), StorageError> {
+        self.rosters.add_pending_in(user, pending).await
+    }
+
+    /// Forgets an inbound subscription request; returns whether it existed.
+    pub async fn remove_pending_subscription(&self, user: &BareJid, contact: &BareJid) -> Result<bool, StorageError> {
+        self.rosters.remove_pending_in(user, contact.as_str()).await
+    }
+
+    /// Sends a roster push to every interested resource (RFC 6121 §2.1.6).
+    fn push_roster(&self, user: &BareJid, item: Element, version: u64) {
+        for session in self.sessions.sessions_of(user) {
+            if !session.is_interested() {
+                continue;
+            }
+            let id = format!("push{version}");
+            let query =
+                Element::builder("query", ns::ROSTER).attr("ver", version.to_string()).append(item.clone()).build();
+            let iq = Element::builder("iq", ns::CLIENT)
+                .attr("type", "set")
+                .attr("id", id)
+                .attr("from", user.as_str())
+                .attr("to", session.jid().as_str())
+                .append(query)
+                .build();
+            if let Some(stanza) = Stanza::from_element(&iq) {
+                self.push(&session, &stanza);
+            }
         }
     }
 

@@ -162,6 +162,74 @@ impl Stanza {
         })
     }
 
+    /// A copy of this stanza addressed to `to` (presence broadcast, RFC 6121
+    /// §4.2.2, §4.4.2). A stanza without `to` gets the attribute inserted
+    /// into its start tag without a DOM; otherwise the element is rebuilt.
+    pub fn readdressed(&self, to: &Jid) -> Stanza {
+        let name = self.kind.name().as_bytes();
+        let b = &self.bytes[..];
+        let fast = self.to.is_none()
+            && b.len() > name.len() + 1
+            && b[0] == b'<'
+            && &b[1..=name.len()] == name
+            && matches!(b[name.len() + 1], b' ' | b'/' | b'>');
+        let bytes = if fast {
+            let mut out = Vec::with_capacity(b.len() + to.as_str().len() + 8);
+            out.extend_from_slice(&b[..=name.len()]);
+            write_attr(&mut out, "to", to.as_str());
+            out.extend_from_slice(&b[name.len() + 1..]);
+            Bytes::from(out)
+        } else {
+            match self.element() {
+                Ok(mut element) => {
+                    element.set_attr("to", to.as_str());
+                    let mut out = Vec::with_capacity(b.len() + 32);
+                    element.write_to(&mut out, ns::CLIENT);
+                    Bytes::from(out)
+                }
+                // Our own serialisation always parses; keep the bytes if not.
+                Err(_) => self.bytes.clone(),
+            }
+        };
+        Stanza { to: Some(to.clone()), bytes, ..self.clone() }
+    }
+
+    /// A presence stanza from the server's side of things: `type` may be
+    /// `None` (available), `subscribed`, `probe`, ….
+    pub fn presence(from: &Jid, to: &Jid, presence_type: Option<&str>) -> Stanza {
+        let mut out = Vec::with_capacity(96);
+        out.extend_from_slice(b"<presence");
+        if let Some(t) = presence_type {
+            write_attr(&mut out, "type", t);
+        }
+        write_attr(&mut out, "from", from.as_str());
+        write_attr(&mut out, "to", to.as_str());
+        out.extend_from_slice(b"/>");
+        Stanza {
+            kind: StanzaKind::Presence,
+            from: from.clone(),
+            to: Some(to.clone()),
+            stanza_type: presence_type.map(Box::from),
+            id: None,
+            bytes: Bytes::from(out),
+        }
+    }
+
+    /// A copy with another sender (e.g. the bare JID stamped on outbound
+    /// subscription requests, RFC 6121 §3.1.2), rebuilt through a DOM.
+    pub fn with_from(&self, from: &Jid) -> Stanza {
+        let bytes = match self.element() {
+            Ok(mut element) => {
+                element.set_attr("from", from.as_str());
+                let mut out = Vec::with_capacity(self.bytes.len() + 8);
+                element.write_to(&mut out, ns::CLIENT);
+                Bytes::from(out)
+            }
+            Err(_) => self.bytes.clone(),
+        };
+        Stanza { from: from.clone(), bytes, ..self.clone() }
+    }
+
     /// The stanza kind.
     pub fn kind(&self) -> StanzaKind {
         self.kind

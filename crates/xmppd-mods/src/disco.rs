@@ -1,4 +1,5 @@
-//! XEP-0030: Service Discovery — the server's identity and features.
+//! XEP-0030: Service Discovery — the server's identity and features, plus
+//! the XEP-0128 extension forms other modules register.
 
 use async_trait::async_trait;
 use xmppd_core::module::IqOutcome;
@@ -9,7 +10,11 @@ use xmppd_xml::Element;
 /// The module declaration.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "disco",
-    protocols: &[Protocol { spec: "XEP-0030", version: "2.5rc3", support: Support::Partial }],
+    protocols: &[
+        Protocol { spec: "XEP-0030", version: "2.5rc3", support: Support::Partial },
+        // The forms come from other modules (`ModuleContext::disco_extension`).
+        Protocol { spec: "XEP-0128", version: "1.0.1", support: Support::Complete },
+    ],
     start,
 };
 
@@ -42,6 +47,10 @@ impl IqHandler for HostInfo {
         );
         for feature in request.server.disco_features(&host) {
             query = query.append(Element::builder("feature", ns::DISCO_INFO).attr("var", feature).build());
+        }
+        // XEP-0128 §2: extension forms are children of the disco#info query.
+        for form in request.server.disco_extensions(&host) {
+            query = query.append(form);
         }
         Ok(Some(query.build()))
     }

@@ -28,3 +28,19 @@ pub const DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 pub const DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 /// XML namespace of the `xml:` prefix.
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
+/// RFC 6121 §2: the roster.
+pub const ROSTER: &str = "jabber:iq:roster";
+/// RFC 6121 §2.6.1: the roster versioning stream feature.
+pub const ROSTER_VER: &str = "urn:xmpp:features:rosterver";
+/// RFC 6121 §3.4.1: the subscription pre-approval stream feature.
+pub const PRE_APPROVAL: &str = "urn:xmpp:features:pre-approval";
+/// XEP-0203: delayed delivery.
+pub const DELAY: &str = "urn:xmpp:delay";
+/// XEP-0160 / XEP-0013: the disco feature of offline storage.
+pub const MSGOFFLINE: &str = "msgoffline";
+/// XEP-0191: blocking command.
+pub const BLOCKING: &str = "urn:xmpp:blocking";
+/// XEP-0191 §3.5: the application error for blocked messages.
+pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
+/// XEP-0115: entity capabilities.
+pub const CAPS: &str = "http://jabber.org/protocol/caps";

@@ -31,7 +31,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let context = Arc::new(C2sContext { tls, sasl });
     let stores = storage::open(&config).await?;
     let config = Arc::new(config);
-    let server = ServerBuilder::new(config.clone(), stores.auth, stores.kv)
+    let server = ServerBuilder::new(config.clone(), stores)
         .modules(xmppd_mods::ALL)
         .build()
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;

@@ -1,18 +1,7 @@
 //! Opening the configured storage backend.
 
-use std::sync::Arc;
-
-use xmppd_core::Config;
-use xmppd_storage::{AuthStore, KeyValueStore, Storage as _};
+use xmppd_core::{Config, Stores};
 use xmppd_storage_sql::{SqlConfig, SqlStorage};
-
-/// The stores the kernel needs.
-pub struct Stores {
-    /// Accounts and credentials.
-    pub auth: Arc<dyn AuthStore>,
-    /// Generic per-user key/value data.
-    pub kv: Arc<dyn KeyValueStore>,
-}
 
 /// Connects to the backend named in `[storage]` and runs migrations.
 pub async fn open(config: &Config) -> Result<Stores, String> {
@@ -30,5 +19,5 @@ pub async fn open(config: &Config) -> Result<Stores, String> {
         }
     };
     let storage = SqlStorage::connect(sql_config).await.map_err(|e| format!("storage: {e}"))?;
-    Ok(Stores { auth: storage.auth(), kv: storage.kv() })
+    Ok(Stores::of(&storage))
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use xmppd_c2s::{C2sContext, TlsContext};
 use xmppd_core::{Config, ServerBuilder};
-use xmppd_storage::Storage as _;
 
 #[tokio::test]
 async fn session_future_size() {
@@ -17,7 +16,7 @@ async fn session_future_size() {
     let tls = TlsContext::new(chain, key, false).unwrap();
     let context = Arc::new(C2sContext { tls, sasl: xmppd_sasl::SaslConfig::with_random_secret() });
     let storage = xmppd_storage::memory::MemoryStorage::new();
-    let server = ServerBuilder::new(Arc::new(Config::default()), storage.auth(), storage.kv())
+    let server = ServerBuilder::new(Arc::new(Config::default()), xmppd_core::Stores::of(&storage))
         .modules(xmppd_mods::ALL)
         .build()
         .ok()

@@ -9,8 +9,13 @@
 //!
 //! Schema: `accounts(host, username, created_at)`,
 //! `credentials(host, username, mechanism, salt, iterations, stored_key,
-//! server_key)` holding SCRAM verifiers only (RFC 5802 §3), and
-//! `kv(host, username, store, key, value)`.
+//! server_key)` holding SCRAM verifiers only (RFC 5802 §3),
+//! `kv(host, username, store, key, value)`, the roster tables
+//! `roster_versions(host, username, version)`, `roster_items(host, username,
+//! contact, name, subscription, ask, approved)`, `roster_groups(host,
+//! username, contact, position, name)` and `roster_pending_in(host, username,
+//! contact, status)` (RFC 6121 §2, §3.1.3), and `offline_messages(id, host,
+//! username, stamp_ms, stanza)` (XEP-0160).
 
 #![warn(missing_docs)]
 
@@ -22,11 +27,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use xmppd_storage::{AuthStore, KeyValueStore, Storage, StorageError};
+use xmppd_storage::{AuthStore, KeyValueStore, OfflineStore, RosterStore, Storage, StorageError};
 
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
@@ -164,6 +170,24 @@ impl Storage for SqlStorage {
     }
 
     fn kv(&self) -> Arc<dyn KeyValueStore> {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(backend) => backend.clone(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(backend) => backend.clone(),
+        }
+    }
+
+    fn roster(&self) -> Arc<dyn RosterStore> {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(backend) => backend.clone(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(backend) => backend.clone(),
+        }
+    }
+
+    fn offline(&self) -> Arc<dyn OfflineStore> {
         match &self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(backend) => backend.clone(),

@@ -25,9 +25,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
-use xmppd_storage::{AuthStore, KeyValueStore, NewAccount, StorageError, StoredCredential, validate};
+use xmppd_storage::{
+    AuthStore, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem, RosterStore,
+    StorageError, StoredCredential, validate,
+};
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
+use crate::rows::{GroupRow, ItemRow, roster_items};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -43,6 +47,21 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// binds at most 3 × 7 × 1000 = 21 000 parameters, under SQLite's default
 /// limit of 32 766.
 pub const BULK_CHUNK: usize = 1_000;
+
+/// Groups per multi-row `INSERT` into `roster_groups`: 5 parameters each,
+/// so at most 5 000 bound parameters per statement.
+pub const GROUP_CHUNK: usize = 1_000;
+
+/// Statements of [`AuthStore::delete_account`] after the account row itself,
+/// all in its transaction. Groups go with their roster items through
+/// `ON DELETE CASCADE`.
+const DELETE_USER_DATA: [&str; 5] = [
+    "DELETE FROM kv WHERE host = $1 AND username = $2",
+    "DELETE FROM roster_versions WHERE host = $1 AND username = $2",
+    "DELETE FROM roster_items WHERE host = $1 AND username = $2",
+    "DELETE FROM roster_pending_in WHERE host = $1 AND username = $2",
+    "DELETE FROM offline_messages WHERE host = $1 AND username = $2",
+];
 
 /// SQLite primary result codes worth retrying: `SQLITE_BUSY` and
 /// `SQLITE_LOCKED`.
@@ -102,6 +121,12 @@ impl SqliteBackend {
             sqlx::query("SELECT 1").execute(pool).await.map_err(db_error)?;
         }
         Ok(())
+    }
+
+    /// A read transaction on the read pool: in WAL mode its statements all
+    /// see the snapshot taken by the first one.
+    async fn begin_read(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.read.begin().await.map_err(db_error)
     }
 
     pub(crate) async fn close(&self) {
@@ -274,12 +299,9 @@ impl AuthStore for SqliteBackend {
         if deleted == 0 {
             return Err(StorageError::NotFound);
         }
-        sqlx::query("DELETE FROM kv WHERE host = $1 AND username = $2")
-            .bind(host)
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
+        for statement in DELETE_USER_DATA {
+            sqlx::query(statement).bind(host).bind(user).execute(&mut *tx).await.map_err(db_error)?;
+        }
         tx.commit().await.map_err(db_error)
     }
 
@@ -421,5 +443,322 @@ impl KeyValueStore for SqliteBackend {
             .map_err(db_error)?
             .rows_affected();
         Ok(deleted)
+    }
+}
+
+fn check_owner(host: &str, user: &str) -> Result<(), StorageError> {
+    validate::host(host)?;
+    validate::username(user)
+}
+
+/// Reads the items of one roster (or only `contact`'s), sorted by contact,
+/// with their groups. Run inside one transaction for a consistent snapshot.
+async fn load_roster_items(
+    connection: &mut SqliteConnection,
+    host: &str,
+    user: &str,
+    contact: Option<&str>,
+) -> Result<Vec<RosterItem>, StorageError> {
+    let (items, groups): (Vec<ItemRow>, Vec<GroupRow>) = match contact {
+        None => (
+            sqlx::query_as(
+                "SELECT contact, name, subscription, ask, approved FROM roster_items \
+                 WHERE host = $1 AND username = $2 ORDER BY contact",
+            )
+            .bind(host)
+            .bind(user)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db_error)?,
+            sqlx::query_as(
+                "SELECT contact, name FROM roster_groups \
+                 WHERE host = $1 AND username = $2 ORDER BY contact, position",
+            )
+            .bind(host)
+            .bind(user)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db_error)?,
+        ),
+        Some(contact) => (
+            sqlx::query_as(
+                "SELECT contact, name, subscription, ask, approved FROM roster_items \
+                 WHERE host = $1 AND username = $2 AND contact = $3",
+            )
+            .bind(host)
+            .bind(user)
+            .bind(contact)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db_error)?,
+            sqlx::query_as(
+                "SELECT contact, name FROM roster_groups \
+                 WHERE host = $1 AND username = $2 AND contact = $3 ORDER BY position",
+            )
+            .bind(host)
+            .bind(user)
+            .bind(contact)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(db_error)?,
+        ),
+    };
+    roster_items(items, groups)
+}
+
+/// Bumps the roster version of (host, user), creating it at 1, and returns
+/// the new value. Every roster write does this first, so the version is
+/// bumped in the same transaction as the change it stands for.
+async fn bump_roster_version(connection: &mut SqliteConnection, host: &str, user: &str) -> Result<u64, StorageError> {
+    let version: i64 = sqlx::query_scalar(
+        "INSERT INTO roster_versions (host, username, version) VALUES ($1, $2, 1) \
+         ON CONFLICT (host, username) DO UPDATE SET version = roster_versions.version + 1 \
+         RETURNING version",
+    )
+    .bind(host)
+    .bind(user)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(db_error)?;
+    to_u64(version, "roster version")
+}
+
+#[async_trait]
+impl RosterStore for SqliteBackend {
+    async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
+        check_owner(host, user)?;
+        let mut tx = self.begin_read().await?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                .bind(host)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let items = load_roster_items(&mut tx, host, user, None).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Roster { version: version.map_or(Ok(0), |version| to_u64(version, "roster version"))?, items })
+    }
+
+    async fn item(&self, host: &str, user: &str, contact: &str) -> Result<Option<RosterItem>, StorageError> {
+        check_owner(host, user)?;
+        validate::contact(contact)?;
+        let mut tx = self.begin_read().await?;
+        let items = load_roster_items(&mut tx, host, user, Some(contact)).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(items.into_iter().next())
+    }
+
+    async fn put_item(
+        &self,
+        host: &str,
+        user: &str,
+        item: &RosterItem,
+        max_items: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        check_owner(host, user)?;
+        validate::roster_item(item)?;
+        let mut tx = self.begin_write().await?;
+        let version = bump_roster_version(&mut tx, host, user).await?;
+        if let Some(max_items) = max_items {
+            let (exists, count): (bool, i64) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM roster_items WHERE host = $1 AND username = $2 AND contact = $3), \
+                 (SELECT COUNT(*) FROM roster_items WHERE host = $1 AND username = $2)",
+            )
+            .bind(host)
+            .bind(user)
+            .bind(item.contact.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if !exists && to_u64(count, "roster item count")? >= max_items {
+                // Dropping the transaction rolls the version bump back.
+                return Err(StorageError::LimitExceeded);
+            }
+        }
+        sqlx::query(
+            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (host, username, contact) DO UPDATE SET name = excluded.name, \
+             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(item.contact.as_str())
+        .bind(item.name.as_deref())
+        .bind(item.subscription.as_str())
+        .bind(item.ask)
+        .bind(item.approved)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        sqlx::query("DELETE FROM roster_groups WHERE host = $1 AND username = $2 AND contact = $3")
+            .bind(host)
+            .bind(user)
+            .bind(item.contact.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let positioned: Vec<(i64, &str)> = (0i64..).zip(item.groups.iter().map(String::as_str)).collect();
+        for chunk in positioned.chunks(GROUP_CHUNK) {
+            let mut insert =
+                QueryBuilder::<Sqlite>::new("INSERT INTO roster_groups (host, username, contact, position, name) ");
+            insert.push_values(chunk, |mut row, (position, name)| {
+                row.push_bind(host)
+                    .push_bind(user)
+                    .push_bind(item.contact.as_str())
+                    .push_bind(*position)
+                    .push_bind(*name);
+            });
+            insert.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(version)
+    }
+
+    async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError> {
+        check_owner(host, user)?;
+        validate::contact(contact)?;
+        let mut tx = self.begin_write().await?;
+        // Version first, as in put_item; rolled back if nothing is removed.
+        let version = bump_roster_version(&mut tx, host, user).await?;
+        let deleted = sqlx::query("DELETE FROM roster_items WHERE host = $1 AND username = $2 AND contact = $3")
+            .bind(host)
+            .bind(user)
+            .bind(contact)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(None);
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(Some(version))
+    }
+
+    async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {
+        check_owner(host, user)?;
+        validate::contact(&pending.contact)?;
+        if let Some(status) = &pending.status {
+            validate::status(status)?;
+        }
+        sqlx::query(
+            "INSERT INTO roster_pending_in (host, username, contact, status) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host, username, contact) DO UPDATE SET status = excluded.status",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(pending.contact.as_str())
+        .bind(pending.status.as_deref())
+        .execute(&self.write)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn remove_pending_in(&self, host: &str, user: &str, contact: &str) -> Result<bool, StorageError> {
+        check_owner(host, user)?;
+        validate::contact(contact)?;
+        let deleted = sqlx::query("DELETE FROM roster_pending_in WHERE host = $1 AND username = $2 AND contact = $3")
+            .bind(host)
+            .bind(user)
+            .bind(contact)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn pending_in(&self, host: &str, user: &str) -> Result<Vec<PendingIn>, StorageError> {
+        check_owner(host, user)?;
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT contact, status FROM roster_pending_in WHERE host = $1 AND username = $2 ORDER BY contact",
+        )
+        .bind(host)
+        .bind(user)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(|(contact, status)| PendingIn { contact, status }).collect())
+    }
+}
+
+#[async_trait]
+impl OfflineStore for SqliteBackend {
+    async fn push(
+        &self,
+        host: &str,
+        user: &str,
+        stamp_ms: i64,
+        stanza: &[u8],
+        max_messages: u64,
+    ) -> Result<i64, StorageError> {
+        check_owner(host, user)?;
+        // BEGIN IMMEDIATE holds the write lock from the count to the insert,
+        // so no other push can slip in between.
+        let mut tx = self.begin_write().await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE host = $1 AND username = $2")
+            .bind(host)
+            .bind(user)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if to_u64(count, "offline message count")? >= max_messages {
+            return Err(StorageError::LimitExceeded);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO offline_messages (host, username, stamp_ms, stanza) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(stamp_ms)
+        .bind(stanza)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(id)
+    }
+
+    async fn peek(&self, host: &str, user: &str, limit: u32) -> Result<Vec<OfflineMessage>, StorageError> {
+        check_owner(host, user)?;
+        let rows: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT id, stamp_ms, stanza FROM offline_messages \
+             WHERE host = $1 AND username = $2 ORDER BY id LIMIT $3",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_error)?;
+        Ok(rows.into_iter().map(|(id, stamp_ms, stanza)| OfflineMessage { id, stamp_ms, stanza }).collect())
+    }
+
+    async fn remove_through(&self, host: &str, user: &str, through_id: i64) -> Result<u64, StorageError> {
+        check_owner(host, user)?;
+        let deleted = sqlx::query("DELETE FROM offline_messages WHERE host = $1 AND username = $2 AND id <= $3")
+            .bind(host)
+            .bind(user)
+            .bind(through_id)
+            .execute(&self.write)
+            .await
+            .map_err(db_error)?
+            .rows_affected();
+        Ok(deleted)
+    }
+
+    async fn count(&self, host: &str, user: &str) -> Result<u64, StorageError> {
+        check_owner(host, user)?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM offline_messages WHERE host = $1 AND username = $2")
+            .bind(host)
+            .bind(user)
+            .fetch_one(&self.read)
+            .await
+            .map_err(db_error)?;
+        to_u64(count, "offline message count")
     }
 }

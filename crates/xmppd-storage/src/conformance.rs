@@ -23,9 +23,13 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use async_trait::async_trait;
 
-use crate::{Storage, StorageError, StoredCredential, scram_hash_output_len};
+use crate::{PendingIn, RosterItem, Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len};
 
 /// A backend under test plus whatever must outlive it (a temporary
 /// directory, a scratch database).
@@ -82,6 +86,20 @@ macro_rules! conformance_tests {
             kv_clear_store,
             kv_host_wide_entries,
             migrate_is_idempotent_and_health_ok,
+            roster_put_get_remove_and_versions,
+            roster_item_limit,
+            roster_groups_unicode_and_order,
+            roster_isolation_by_host_user,
+            roster_pending_in,
+            roster_deleted_with_account,
+            roster_invalid_input_is_rejected,
+            roster_concurrent_puts_versions_distinct,
+            offline_fifo_and_remove_through,
+            offline_quota_is_exact,
+            offline_binary_and_large,
+            offline_isolation_by_host_user,
+            offline_deleted_with_account,
+            offline_concurrent_pushes_respect_quota,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -627,4 +645,597 @@ pub async fn migrate_is_idempotent_and_health_ok(storage: &dyn Storage) {
         Some(credential("SHA-256", 1)),
         "re-running migrations lost data"
     );
+}
+
+/// Runs all `futures` concurrently on the current task and returns their
+/// outputs in order (a minimal `futures::future::join_all`, so the suite
+/// needs no extra dependency).
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+fn assert_limit_exceeded<T: std::fmt::Debug>(result: Result<T, StorageError>, what: &str) {
+    assert!(matches!(result, Err(StorageError::LimitExceeded)), "{what}: expected LimitExceeded, got {result:?}");
+}
+
+/// A roster item with the given contact and groups and default state.
+fn roster_item(contact: &str, groups: &[&str]) -> RosterItem {
+    RosterItem {
+        contact: contact.to_owned(),
+        groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+        ..RosterItem::default()
+    }
+}
+
+/// Conformance case: roster put, get, remove and versions (RFC 6121 §2.1.1,
+/// §2.6: the version changes with every roster change and only then).
+pub async fn roster_put_get_remove_and_versions(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let empty = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(empty.version, 0);
+    assert!(empty.items.is_empty());
+    assert_eq!(roster.item(HOST, "alice", "juliet@example.com").await.unwrap(), None);
+
+    let juliet = RosterItem {
+        contact: "juliet@example.com".into(),
+        name: Some("Juliet".into()),
+        subscription: Subscription::Both,
+        ask: false,
+        approved: true,
+        groups: vec!["Friends".into()],
+    };
+    assert_eq!(roster.put_item(HOST, "alice", &juliet, None).await.unwrap(), 1, "first write is version 1");
+    let nurse = RosterItem {
+        contact: "Nurse@example.com".into(),
+        name: Some(String::new()),
+        subscription: Subscription::To,
+        ask: true,
+        approved: false,
+        groups: vec![],
+    };
+    assert_eq!(roster.put_item(HOST, "alice", &nurse, None).await.unwrap(), 2);
+    let benvolio = RosterItem { subscription: Subscription::From, ..roster_item("benvolio@example.net", &[]) };
+    assert_eq!(roster.put_item(HOST, "alice", &benvolio, None).await.unwrap(), 3);
+
+    assert_eq!(roster.item(HOST, "alice", "juliet@example.com").await.unwrap(), Some(juliet.clone()));
+    assert_eq!(roster.item(HOST, "alice", "Nurse@example.com").await.unwrap(), Some(nurse.clone()));
+    // Contacts are compared byte for byte: no case folding.
+    assert_eq!(roster.item(HOST, "alice", "nurse@example.com").await.unwrap(), None);
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 3);
+    // Sorted by contact in byte order ('N' < 'b' < 'j').
+    assert_eq!(whole.items, [nurse.clone(), benvolio.clone(), juliet.clone()]);
+
+    // Replacing an item overwrites every field and bumps the version.
+    let juliet2 = RosterItem {
+        name: None,
+        subscription: Subscription::None,
+        ask: true,
+        approved: false,
+        groups: vec!["Capulets".into(), "Verona".into()],
+        ..juliet.clone()
+    };
+    assert_eq!(roster.put_item(HOST, "alice", &juliet2, None).await.unwrap(), 4);
+    assert_eq!(roster.item(HOST, "alice", "juliet@example.com").await.unwrap(), Some(juliet2.clone()));
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap().items.len(), 3);
+
+    // Every subscription state round-trips.
+    for (i, subscription) in
+        [Subscription::None, Subscription::To, Subscription::From, Subscription::Both].into_iter().enumerate()
+    {
+        let item = RosterItem { subscription, ..benvolio.clone() };
+        assert_eq!(roster.put_item(HOST, "alice", &item, None).await.unwrap(), 5 + i as u64);
+        assert_eq!(roster.item(HOST, "alice", &item.contact).await.unwrap(), Some(item), "{subscription:?}");
+    }
+    let version = roster.roster(HOST, "alice").await.unwrap().version;
+    assert_eq!(version, 8);
+
+    assert_eq!(roster.remove_item(HOST, "alice", "Nurse@example.com").await.unwrap(), Some(9));
+    assert_eq!(roster.item(HOST, "alice", "Nurse@example.com").await.unwrap(), None);
+    // Removing a missing item changes nothing, the version included.
+    assert_eq!(roster.remove_item(HOST, "alice", "Nurse@example.com").await.unwrap(), None);
+    assert_eq!(roster.remove_item(HOST, "alice", "nobody@example.com").await.unwrap(), None);
+    assert_eq!(roster.remove_item(HOST, "nobody", "juliet@example.com").await.unwrap(), None);
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 9);
+    assert_eq!(
+        whole.items.iter().map(|item| item.contact.as_str()).collect::<Vec<_>>(),
+        ["benvolio@example.net", "juliet@example.com"]
+    );
+
+    // Emptying the roster keeps the version counting up.
+    assert_eq!(roster.remove_item(HOST, "alice", "benvolio@example.net").await.unwrap(), Some(10));
+    assert_eq!(roster.remove_item(HOST, "alice", "juliet@example.com").await.unwrap(), Some(11));
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 11);
+    assert!(whole.items.is_empty());
+    assert_eq!(roster.put_item(HOST, "alice", &juliet, None).await.unwrap(), 12);
+}
+
+/// Conformance case: the `max_items` limit refuses new contacts only, and a
+/// refused write changes nothing (RFC 6121 §2.3.3 `<not-allowed/>` /
+/// `<resource-constraint/>` on a full roster).
+pub async fn roster_item_limit(storage: &dyn Storage) {
+    let roster = storage.roster();
+    assert_limit_exceeded(roster.put_item(HOST, "alice", &roster_item("a@x", &[]), Some(0)).await, "limit 0");
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap().version, 0, "refused write bumped the version");
+
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("a@x", &[]), Some(2)).await.unwrap(), 1);
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("b@x", &[]), Some(2)).await.unwrap(), 2);
+    assert_limit_exceeded(roster.put_item(HOST, "alice", &roster_item("c@x", &["g"]), Some(2)).await, "third item");
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 2, "refused write bumped the version");
+    assert_eq!(whole.items.len(), 2);
+    assert_eq!(roster.item(HOST, "alice", "c@x").await.unwrap(), None);
+
+    // Updating a contact already in a full roster is allowed.
+    let updated = RosterItem { name: Some("A".into()), ..roster_item("a@x", &["g"]) };
+    assert_eq!(roster.put_item(HOST, "alice", &updated, Some(2)).await.unwrap(), 3);
+    assert_eq!(roster.item(HOST, "alice", "a@x").await.unwrap(), Some(updated));
+    // Even when the limit has been lowered below the current size.
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("b@x", &[]), Some(1)).await.unwrap(), 4);
+    // A larger limit, or none, lets new contacts in again.
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("c@x", &[]), Some(3)).await.unwrap(), 5);
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("d@x", &[]), None).await.unwrap(), 6);
+    // Removing frees a place.
+    assert_limit_exceeded(roster.put_item(HOST, "alice", &roster_item("e@x", &[]), Some(4)).await, "fifth item");
+    assert_eq!(roster.remove_item(HOST, "alice", "a@x").await.unwrap(), Some(7));
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("e@x", &[]), Some(4)).await.unwrap(), 8);
+    // The limit counts this user's roster only.
+    assert_eq!(roster.put_item(HOST, "bob", &roster_item("a@x", &[]), Some(1)).await.unwrap(), 1);
+    assert_eq!(roster.put_item(OTHER_HOST, "alice", &roster_item("a@x", &[]), Some(1)).await.unwrap(), 1);
+}
+
+/// Conformance case: roster groups keep their order and any Unicode text,
+/// including commas, quotes and brackets (RFC 6121 §2.1.2.2).
+pub async fn roster_groups_unicode_and_order(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let long_group = "\u{E9}".repeat(511) + "x"; // 1023 bytes
+    let groups = [
+        "Zeta",
+        "Friends, close",
+        "\u{5BB6}\u{65CF}",
+        "\u{1F389} party",
+        "a \"quoted\" 'group'",
+        "[\"json\", 1]",
+        "back\\slash;semi|pipe",
+        " spaced ",
+        "Alpha",
+        "tab\there\nnewline",
+        "\u{202E}rtl",
+        long_group.as_str(),
+    ];
+    let item = RosterItem { name: Some("\u{C9}milie, \u{1F600}".into()), ..roster_item("emilie@example.fr", &groups) };
+    roster.put_item(HOST, "alice", &item, None).await.unwrap();
+    assert_eq!(roster.item(HOST, "alice", &item.contact).await.unwrap().as_ref(), Some(&item));
+
+    // Reversed order is a different item.
+    let mut reversed = item.clone();
+    reversed.groups.reverse();
+    roster.put_item(HOST, "alice", &reversed, None).await.unwrap();
+    assert_eq!(roster.item(HOST, "alice", &item.contact).await.unwrap().as_ref(), Some(&reversed));
+
+    // Fewer groups, then none: no leftovers of the earlier lists.
+    let fewer = RosterItem { groups: vec!["Alpha".into(), "Zeta".into()], ..item.clone() };
+    roster.put_item(HOST, "alice", &fewer, None).await.unwrap();
+    assert_eq!(roster.item(HOST, "alice", &item.contact).await.unwrap().as_ref(), Some(&fewer));
+    let other = roster_item("other@example.fr", &["Zeta", "Alpha"]);
+    roster.put_item(HOST, "alice", &other, None).await.unwrap();
+    let none = RosterItem { groups: vec![], ..item.clone() };
+    roster.put_item(HOST, "alice", &none, None).await.unwrap();
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.items, [none, other]);
+
+    // Many groups on many items, read back as a whole roster.
+    let many: Vec<RosterItem> = (0..50)
+        .map(|i| RosterItem {
+            groups: (0..(i % 7)).rev().map(|g| format!("g{g}, item {i}")).collect(),
+            ..roster_item(&format!("c{i:03}@example.com"), &[])
+        })
+        .collect();
+    for item in &many {
+        roster.put_item(HOST, "bob", item, None).await.unwrap();
+    }
+    assert_eq!(roster.roster(HOST, "bob").await.unwrap().items, many);
+    // A single item with a lot of groups.
+    let crowded = RosterItem {
+        groups: (0..2000).rev().map(|g| format!("group {g}")).collect(),
+        ..roster_item("crowded@example.com", &[])
+    };
+    roster.put_item(HOST, "carol", &crowded, None).await.unwrap();
+    assert_eq!(roster.item(HOST, "carol", &crowded.contact).await.unwrap(), Some(crowded));
+}
+
+/// Conformance case: rosters of different users and hosts are independent,
+/// versions included.
+pub async fn roster_isolation_by_host_user(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let owners = [(HOST, "alice"), (HOST, "bob"), (OTHER_HOST, "alice"), (HOST, "Alice")];
+    for (i, (host, user)) in owners.iter().enumerate() {
+        for n in 0..=i {
+            let item = RosterItem { name: Some(format!("{host}/{user}")), ..roster_item(&format!("c{n}@x"), &[]) };
+            assert_eq!(roster.put_item(host, user, &item, None).await.unwrap(), n as u64 + 1, "{host}/{user}");
+        }
+    }
+    for (i, (host, user)) in owners.iter().enumerate() {
+        let whole = roster.roster(host, user).await.unwrap();
+        assert_eq!(whole.version, i as u64 + 1, "{host}/{user}");
+        assert_eq!(whole.items.len(), i + 1, "{host}/{user}");
+        let expected = format!("{host}/{user}");
+        assert!(whole.items.iter().all(|item| item.name.as_deref() == Some(expected.as_str())), "{host}/{user}");
+    }
+    assert_eq!(roster.remove_item(HOST, "alice", "c0@x").await.unwrap(), Some(2));
+    assert_eq!(
+        roster.item(HOST, "bob", "c0@x").await.unwrap().and_then(|item| item.name).as_deref(),
+        Some("example.org/bob")
+    );
+    assert!(roster.item(OTHER_HOST, "alice", "c0@x").await.unwrap().is_some());
+    assert!(roster.item(HOST, "Alice", "c0@x").await.unwrap().is_some());
+    assert_eq!(roster.roster(HOST, "bob").await.unwrap().version, 2);
+    assert_eq!(roster.roster(OTHER_HOST, "alice").await.unwrap().version, 3);
+    assert_eq!(roster.roster(HOST, "carol").await.unwrap().version, 0);
+}
+
+/// Conformance case: pending-in subscription requests (RFC 6121 §3.1.3)
+/// are kept per contact, replaced by a newer request, and do not change
+/// the roster version.
+pub async fn roster_pending_in(storage: &dyn Storage) {
+    let roster = storage.roster();
+    assert!(roster.pending_in(HOST, "alice").await.unwrap().is_empty());
+    let romeo = PendingIn { contact: "romeo@example.net".into(), status: Some("Hi, it's me \u{1F339}".into()) };
+    let mercutio = PendingIn { contact: "mercutio@example.com".into(), status: None };
+    let empty_status = PendingIn { contact: "Tybalt@example.com".into(), status: Some(String::new()) };
+    roster.add_pending_in(HOST, "alice", &romeo).await.unwrap();
+    roster.add_pending_in(HOST, "alice", &mercutio).await.unwrap();
+    roster.add_pending_in(HOST, "alice", &empty_status).await.unwrap();
+    assert_eq!(
+        roster.pending_in(HOST, "alice").await.unwrap(),
+        [empty_status.clone(), mercutio.clone(), romeo.clone()]
+    );
+
+    // A new request from the same contact replaces the old one.
+    let romeo2 = PendingIn { contact: romeo.contact.clone(), status: None };
+    roster.add_pending_in(HOST, "alice", &romeo2).await.unwrap();
+    assert_eq!(
+        roster.pending_in(HOST, "alice").await.unwrap(),
+        [empty_status.clone(), mercutio.clone(), romeo2.clone()]
+    );
+
+    // Other owners see nothing.
+    assert!(roster.pending_in(HOST, "bob").await.unwrap().is_empty());
+    assert!(roster.pending_in(OTHER_HOST, "alice").await.unwrap().is_empty());
+    roster.add_pending_in(OTHER_HOST, "alice", &romeo).await.unwrap();
+
+    assert!(roster.remove_pending_in(HOST, "alice", "mercutio@example.com").await.unwrap());
+    assert!(!roster.remove_pending_in(HOST, "alice", "mercutio@example.com").await.unwrap());
+    assert!(!roster.remove_pending_in(HOST, "alice", "tybalt@example.com").await.unwrap());
+    assert_eq!(roster.pending_in(HOST, "alice").await.unwrap(), [empty_status, romeo2]);
+    assert_eq!(roster.pending_in(OTHER_HOST, "alice").await.unwrap(), [romeo]);
+
+    // Pending requests are not roster items and have no version.
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 0);
+    assert!(whole.items.is_empty());
+
+    // The longest accepted status round-trips.
+    let long = PendingIn { contact: "long@example.com".into(), status: Some("s".repeat(4096)) };
+    roster.add_pending_in(HOST, "bob", &long).await.unwrap();
+    assert_eq!(roster.pending_in(HOST, "bob").await.unwrap(), [long]);
+}
+
+/// Conformance case: deleting an account removes its roster, version and
+/// pending-in requests, and nobody else's.
+pub async fn roster_deleted_with_account(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    auth.create_account(HOST, "alice", &[]).await.unwrap();
+    auth.create_account(HOST, "bob", &[]).await.unwrap();
+    for (host, user) in [(HOST, "alice"), (HOST, "bob"), (OTHER_HOST, "alice")] {
+        roster.put_item(host, user, &roster_item("juliet@example.com", &["Friends", "Verona"]), None).await.unwrap();
+        roster.put_item(host, user, &roster_item("romeo@example.net", &[]), None).await.unwrap();
+        roster
+            .add_pending_in(host, user, &PendingIn { contact: "tybalt@example.com".into(), status: None })
+            .await
+            .unwrap();
+    }
+
+    auth.delete_account(HOST, "alice").await.unwrap();
+
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 0);
+    assert!(whole.items.is_empty());
+    assert_eq!(roster.item(HOST, "alice", "juliet@example.com").await.unwrap(), None);
+    assert!(roster.pending_in(HOST, "alice").await.unwrap().is_empty());
+    for (host, user) in [(HOST, "bob"), (OTHER_HOST, "alice")] {
+        let whole = roster.roster(host, user).await.unwrap();
+        assert_eq!(whole.version, 2, "{host}/{user}");
+        assert_eq!(whole.items.len(), 2, "{host}/{user}");
+        assert_eq!(whole.items[0].groups, ["Friends", "Verona"], "{host}/{user}");
+        assert_eq!(roster.pending_in(host, user).await.unwrap().len(), 1, "{host}/{user}");
+    }
+
+    // A re-created account starts with an empty roster, counting from 1.
+    auth.create_account(HOST, "alice", &[]).await.unwrap();
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap(), crate::Roster::default());
+    let item = roster_item("juliet@example.com", &[]);
+    assert_eq!(roster.put_item(HOST, "alice", &item, None).await.unwrap(), 1);
+    assert_eq!(roster.item(HOST, "alice", "juliet@example.com").await.unwrap(), Some(item));
+}
+
+/// Conformance case: roster and offline input that the store refuses.
+pub async fn roster_invalid_input_is_rejected(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let offline = storage.offline();
+    let put = async |item: RosterItem| roster.put_item(HOST, "alice", &item, None).await;
+    assert_invalid(put(roster_item("", &[])).await, "empty contact");
+    assert_invalid(put(roster_item("a\0b@x", &[])).await, "NUL in contact");
+    assert_invalid(put(roster_item(&"c".repeat(3072), &[])).await, "contact over 3071 bytes");
+    assert_invalid(put(roster_item("a@x", &[""])).await, "empty group");
+    assert_invalid(put(roster_item("a@x", &["g", "h", "g"])).await, "duplicate group");
+    assert_invalid(put(roster_item("a@x", &["g\0"])).await, "NUL in group");
+    assert_invalid(put(roster_item("a@x", &[&"g".repeat(1024)])).await, "group over 1023 bytes");
+    assert_invalid(put(RosterItem { name: Some("n\0".into()), ..roster_item("a@x", &[]) }).await, "NUL in name");
+    assert_invalid(
+        put(RosterItem { name: Some("n".repeat(1024)), ..roster_item("a@x", &[]) }).await,
+        "name over 1023 bytes",
+    );
+    assert_invalid(roster.put_item(HOST, "", &roster_item("a@x", &[]), None).await, "empty user");
+    assert_invalid(roster.put_item("", "alice", &roster_item("a@x", &[]), None).await, "empty host");
+    assert_invalid(roster.roster(HOST, "").await, "roster of the empty user");
+    assert_invalid(roster.item(HOST, "alice", "").await, "item with empty contact");
+    assert_invalid(roster.remove_item(HOST, "alice", "a\0").await, "remove with NUL");
+    let bad_pending = PendingIn { contact: String::new(), status: None };
+    assert_invalid(roster.add_pending_in(HOST, "alice", &bad_pending).await, "pending with empty contact");
+    let bad_status = PendingIn { contact: "a@x".into(), status: Some("s\0".into()) };
+    assert_invalid(roster.add_pending_in(HOST, "alice", &bad_status).await, "pending with NUL in status");
+    let long_status = PendingIn { contact: "a@x".into(), status: Some("s".repeat(4097)) };
+    assert_invalid(roster.add_pending_in(HOST, "alice", &long_status).await, "pending status over 4096 bytes");
+    assert_invalid(offline.push(HOST, "", 0, b"m", 10).await, "offline push to the empty user");
+    assert_invalid(offline.push("", "alice", 0, b"m", 10).await, "offline push to the empty host");
+    assert_invalid(offline.peek(HOST, "a\0", 1).await, "offline peek with NUL");
+
+    // Nothing was stored by the refused calls.
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap(), crate::Roster::default());
+    assert!(roster.pending_in(HOST, "alice").await.unwrap().is_empty());
+    // The longest accepted values work end to end.
+    let longest = RosterItem {
+        name: Some("n".repeat(1023)),
+        ..roster_item(&"c".repeat(3071), &[&"g".repeat(1023), &"h".repeat(1023)])
+    };
+    assert_eq!(put(longest.clone()).await.unwrap(), 1);
+    assert_eq!(roster.item(HOST, "alice", &longest.contact).await.unwrap(), Some(longest));
+}
+
+/// Conformance case: concurrent writes to one roster each get their own
+/// version, and none is lost (RFC 6121 §2.6.1: a version identifies one
+/// state of the roster).
+pub async fn roster_concurrent_puts_versions_distinct(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let items: Vec<RosterItem> =
+        (0..20).map(|i| roster_item(&format!("contact{i:02}@example.com"), &[&format!("g{i}"), "all"])).collect();
+    let results = join_all(items.iter().map(|item| roster.put_item(HOST, "alice", item, Some(100))).collect()).await;
+    let mut versions: Vec<u64> = results.into_iter().map(Result::unwrap).collect();
+    versions.sort_unstable();
+    assert_eq!(versions, (1..=20).collect::<Vec<u64>>(), "versions must be distinct and gap-free");
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 20);
+    assert_eq!(whole.items, items);
+
+    // Concurrent adds against a limit: exactly enough succeed to fill it.
+    let extra: Vec<RosterItem> = (0..10).map(|i| roster_item(&format!("extra{i}@example.com"), &[])).collect();
+    let results = join_all(extra.iter().map(|item| roster.put_item(HOST, "alice", item, Some(25))).collect()).await;
+    let mut versions = Vec::new();
+    for result in results {
+        match result {
+            Ok(version) => versions.push(version),
+            Err(StorageError::LimitExceeded) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    versions.sort_unstable();
+    assert_eq!(versions, (21..=25).collect::<Vec<u64>>());
+    let whole = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(whole.version, 25);
+    assert_eq!(whole.items.len(), 25);
+}
+
+/// Conformance case: offline messages come back oldest first and are removed
+/// through an id once delivered (XEP-0160 §3, §4).
+pub async fn offline_fifo_and_remove_through(storage: &dyn Storage) {
+    let offline = storage.offline();
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    assert!(offline.peek(HOST, "alice", 10).await.unwrap().is_empty());
+    assert_eq!(offline.remove_through(HOST, "alice", i64::MAX).await.unwrap(), 0);
+
+    let mut ids = Vec::new();
+    for i in 0..5i64 {
+        let stanza = format!("<message>{i}</message>");
+        ids.push(offline.push(HOST, "alice", 1_700_000_000_000 + i, stanza.as_bytes(), 100).await.unwrap());
+    }
+    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids must increase: {ids:?}");
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 5);
+
+    let first = offline.peek(HOST, "alice", 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    for (i, message) in first.iter().enumerate() {
+        assert_eq!(message.id, ids[i]);
+        assert_eq!(message.stamp_ms, 1_700_000_000_000 + i as i64);
+        assert_eq!(message.stanza, format!("<message>{i}</message>").into_bytes());
+    }
+    assert!(offline.peek(HOST, "alice", 0).await.unwrap().is_empty());
+    // Peeking does not remove.
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 5);
+    assert_eq!(offline.peek(HOST, "alice", u32::MAX).await.unwrap().len(), 5);
+
+    assert_eq!(offline.remove_through(HOST, "alice", ids[1]).await.unwrap(), 2);
+    assert_eq!(offline.remove_through(HOST, "alice", ids[1]).await.unwrap(), 0);
+    assert_eq!(offline.remove_through(HOST, "alice", ids[0] - 1).await.unwrap(), 0);
+    let rest = offline.peek(HOST, "alice", 10).await.unwrap();
+    assert_eq!(rest.iter().map(|message| message.id).collect::<Vec<_>>(), &ids[2..]);
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 3);
+
+    // Messages pushed later come after the remaining ones.
+    let late = offline.push(HOST, "alice", 1, b"late", 100).await.unwrap();
+    assert!(late > ids[4]);
+    assert_eq!(offline.peek(HOST, "alice", 10).await.unwrap().last().map(|message| message.id), Some(late));
+
+    // Ids are never reused, even once the queue has been emptied.
+    assert_eq!(offline.remove_through(HOST, "alice", late).await.unwrap(), 4);
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    let after_empty = offline.push(HOST, "alice", 2, b"after", 100).await.unwrap();
+    assert!(after_empty > late, "id {after_empty} reused after {late}");
+    // A stale remove_through with an old id does not touch the new message.
+    assert_eq!(offline.remove_through(HOST, "alice", late).await.unwrap(), 0);
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 1);
+}
+
+/// Conformance case: the quota is exact. The push that would exceed it fails
+/// with `LimitExceeded` and stores nothing (XEP-0160 §5: the server bounces
+/// the message instead of dropping it silently).
+pub async fn offline_quota_is_exact(storage: &dyn Storage) {
+    let offline = storage.offline();
+    assert_limit_exceeded(offline.push(HOST, "alice", 0, b"m", 0).await, "quota 0");
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+
+    let mut ids = Vec::new();
+    for i in 0..3u8 {
+        ids.push(offline.push(HOST, "alice", i64::from(i), &[i], 3).await.unwrap());
+    }
+    assert_limit_exceeded(offline.push(HOST, "alice", 9, b"over", 3).await, "push at the quota");
+    assert_limit_exceeded(offline.push(HOST, "alice", 9, b"over", 2).await, "push over a lowered quota");
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 3);
+    let stored = offline.peek(HOST, "alice", 10).await.unwrap();
+    assert_eq!(stored.iter().map(|message| message.stanza.clone()).collect::<Vec<_>>(), [[0u8], [1], [2]]);
+
+    // A larger quota admits more; delivering frees room.
+    ids.push(offline.push(HOST, "alice", 3, &[3], 4).await.unwrap());
+    assert_limit_exceeded(offline.push(HOST, "alice", 9, b"over", 4).await, "push at the raised quota");
+    assert_eq!(offline.remove_through(HOST, "alice", ids[0]).await.unwrap(), 1);
+    let id = offline.push(HOST, "alice", 4, &[4], 4).await.unwrap();
+    assert!(id > ids[3]);
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 4);
+    // The quota is per user.
+    offline.push(HOST, "bob", 0, b"m", 1).await.unwrap();
+    offline.push(OTHER_HOST, "alice", 0, b"m", 1).await.unwrap();
+    assert_limit_exceeded(offline.push(HOST, "bob", 0, b"m", 1).await, "bob's quota");
+}
+
+/// Conformance case: stanzas are stored as bytes, exactly: NUL, invalid
+/// UTF-8, empty, and a 256 KiB stanza; extreme stamps round-trip.
+pub async fn offline_binary_and_large(storage: &dyn Storage) {
+    let offline = storage.offline();
+    let large: Vec<u8> = (0..256 * 1024).map(|i: usize| (i * 131 % 256) as u8).collect();
+    let stanzas: [(i64, Vec<u8>); 5] = [
+        (0, large),
+        (i64::MAX, (0..=255u8).collect()),
+        (i64::MIN, vec![0xC3, 0x28, 0x00, 0xFF, 0xFE]),
+        (-1, Vec::new()),
+        (1_700_000_000_123, "<message xml:lang='ja'>\u{3053}\u{3093}\u{306B}\u{3061}\u{306F}</message>".into()),
+    ];
+    for (stamp, stanza) in &stanzas {
+        offline.push(HOST, "alice", *stamp, stanza, 10).await.unwrap();
+    }
+    let stored = offline.peek(HOST, "alice", 10).await.unwrap();
+    assert_eq!(stored.len(), stanzas.len());
+    for (message, (stamp, stanza)) in stored.iter().zip(&stanzas) {
+        assert_eq!(message.stamp_ms, *stamp);
+        assert_eq!(message.stanza.len(), stanza.len());
+        assert!(message.stanza == *stanza, "stanza of {} bytes changed", stanza.len());
+    }
+}
+
+/// Conformance case: offline queues of different users and hosts are
+/// independent.
+pub async fn offline_isolation_by_host_user(storage: &dyn Storage) {
+    let offline = storage.offline();
+    let owners = [(HOST, "alice"), (HOST, "bob"), (OTHER_HOST, "alice"), (HOST, "Alice")];
+    let mut last_ids = Vec::new();
+    for (i, (host, user)) in owners.iter().enumerate() {
+        let mut last = 0;
+        for n in 0..=i {
+            last = offline.push(host, user, n as i64, format!("{host}/{user}/{n}").as_bytes(), 10).await.unwrap();
+        }
+        last_ids.push(last);
+    }
+    for (i, (host, user)) in owners.iter().enumerate() {
+        assert_eq!(offline.count(host, user).await.unwrap(), i as u64 + 1, "{host}/{user}");
+        let messages = offline.peek(host, user, 10).await.unwrap();
+        for (n, message) in messages.iter().enumerate() {
+            assert_eq!(message.stanza, format!("{host}/{user}/{n}").into_bytes());
+        }
+    }
+    // remove_through with another user's (larger) id only touches the named
+    // user's queue.
+    let largest = last_ids.iter().copied().max().unwrap();
+    assert_eq!(offline.remove_through(HOST, "alice", largest).await.unwrap(), 1);
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    assert_eq!(offline.count(HOST, "bob").await.unwrap(), 2);
+    assert_eq!(offline.count(OTHER_HOST, "alice").await.unwrap(), 3);
+    assert_eq!(offline.count(HOST, "Alice").await.unwrap(), 4);
+}
+
+/// Conformance case: deleting an account removes its offline messages, and
+/// nobody else's.
+pub async fn offline_deleted_with_account(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let offline = storage.offline();
+    auth.create_account(HOST, "alice", &[]).await.unwrap();
+    auth.create_account(HOST, "bob", &[]).await.unwrap();
+    let mut last = 0;
+    for (host, user) in [(HOST, "alice"), (HOST, "bob"), (OTHER_HOST, "alice")] {
+        for i in 0..3 {
+            last = offline.push(host, user, i, b"<message/>", 10).await.unwrap();
+        }
+    }
+    auth.delete_account(HOST, "alice").await.unwrap();
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    assert!(offline.peek(HOST, "alice", 10).await.unwrap().is_empty());
+    assert_eq!(offline.count(HOST, "bob").await.unwrap(), 3);
+    assert_eq!(offline.count(OTHER_HOST, "alice").await.unwrap(), 3);
+
+    // A re-created account starts with an empty queue; ids keep increasing.
+    auth.create_account(HOST, "alice", &[]).await.unwrap();
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    let id = offline.push(HOST, "alice", 0, b"new", 10).await.unwrap();
+    assert!(id > last);
+    assert_eq!(offline.peek(HOST, "alice", 10).await.unwrap().len(), 1);
+}
+
+/// Conformance case: concurrent pushes never overshoot the quota, and ids
+/// still follow insertion order.
+pub async fn offline_concurrent_pushes_respect_quota(storage: &dyn Storage) {
+    let offline = storage.offline();
+    let stanzas: Vec<Vec<u8>> = (0..20u8).map(|i| vec![i; 64]).collect();
+    let results =
+        join_all(stanzas.iter().map(|stanza| offline.push(HOST, "alice", 0, stanza.as_slice(), 10)).collect()).await;
+    let mut ids = Vec::new();
+    for result in results {
+        match result {
+            Ok(id) => ids.push(id),
+            Err(StorageError::LimitExceeded) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), 10, "exactly the quota must be accepted");
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 10);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 10, "ids must be distinct");
+    let stored = offline.peek(HOST, "alice", 20).await.unwrap();
+    assert_eq!(stored.iter().map(|message| message.id).collect::<Vec<_>>(), ids);
 }

@@ -48,6 +48,11 @@ pub enum StorageError {
     #[error("schema migration failed: {0}")]
     Migration(#[source] BoxError),
 
+    /// A per-user quota (roster items, offline messages) is full; nothing
+    /// was written.
+    #[error("limit exceeded")]
+    LimitExceeded,
+
     /// Any other backend failure; retrying is not expected to help.
     #[error("storage backend error: {0}")]
     Backend(#[source] BoxError),
@@ -84,6 +89,10 @@ mod tests {
         assert!(!StorageError::invalid_input("x").is_transient());
         assert!(!StorageError::Config("x".into()).is_transient());
         assert!(!StorageError::Corrupt("x".into()).is_transient());
+        // A full quota stays full until the user's data changes (offline
+        // messages delivered, roster items removed): retrying the same call
+        // does not help by itself.
+        assert!(!StorageError::LimitExceeded.is_transient());
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! * [`KeyValueStore`]: a small Prosody-style store of bytes addressed by
 //!   (host, user, store, key), enough for private XML storage (XEP-0049),
 //!   vcard-temp (XEP-0054) and offline messages (XEP-0160).
+//! * [`RosterStore`]: rosters with versions, subscription states and
+//!   pending inbound requests (RFC 6121 §2, §3).
+//! * [`OfflineStore`]: messages kept for offline users (XEP-0160), with a
+//!   per-user quota.
 //! * [`Storage`]: the bundle a backend hands to the server, with schema
 //!   migration and a health check.
 //!
@@ -28,6 +32,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 mod error;
+pub mod offline;
+pub mod roster;
 pub mod validate;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -35,6 +41,8 @@ pub mod conformance;
 pub mod memory;
 
 pub use error::{BoxError, StorageError};
+pub use offline::{OfflineMessage, OfflineStore};
+pub use roster::{PendingIn, Roster, RosterItem, RosterStore, Subscription};
 
 /// The SCRAM hash names a [`StoredCredential`] may carry, as written in the
 /// SASL mechanism names of RFC 5802 §4 (`SCRAM-SHA-1`) and RFC 7677 §3
@@ -121,7 +129,9 @@ pub trait AuthStore: Send + Sync {
     ) -> Result<(), StorageError>;
 
     /// Deletes the account, its credentials and all of its
-    /// [`KeyValueStore`] entries, atomically. Fails with
+    /// [`KeyValueStore`] entries, roster (items and version), pending-in
+    /// subscription requests ([`RosterStore`]) and offline messages
+    /// ([`OfflineStore`]), atomically. Fails with
     /// [`StorageError::NotFound`] if the account does not exist.
     async fn delete_account(&self, host: &str, user: &str) -> Result<(), StorageError>;
 
@@ -181,6 +191,12 @@ pub trait Storage: Send + Sync {
     /// The generic key-value store for modules.
     fn kv(&self) -> Arc<dyn KeyValueStore>;
 
+    /// Rosters and pending subscription requests (RFC 6121).
+    fn roster(&self) -> Arc<dyn RosterStore>;
+
+    /// Offline messages (XEP-0160).
+    fn offline(&self) -> Arc<dyn OfflineStore>;
+
     /// Brings the schema up to date. Idempotent; backends also run it when
     /// they connect.
     async fn migrate(&self) -> Result<(), StorageError>;
@@ -229,9 +245,15 @@ mod tests {
 
     #[test]
     fn traits_are_object_safe() {
-        fn takes(_: Option<Arc<dyn AuthStore>>, _: Option<Arc<dyn KeyValueStore>>) {}
+        fn takes(
+            _: Option<Arc<dyn AuthStore>>,
+            _: Option<Arc<dyn KeyValueStore>>,
+            _: Option<Arc<dyn RosterStore>>,
+            _: Option<Arc<dyn OfflineStore>>,
+        ) {
+        }
         fn bundle(_: Option<Arc<dyn Storage>>) {}
-        takes(None, None);
+        takes(None, None, None, None);
         bundle(None);
     }
 }

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::{AuthStore, KeyValueStore, NewAccount, Storage, StorageError, StoredCredential, validate};
+use crate::{
+    AuthStore, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem, RosterStore,
+    Storage, StorageError, StoredCredential, validate,
+};
 
 /// (host, user) — the address of an account.
 type AccountKey = (String, String);
@@ -22,6 +25,21 @@ struct State {
     /// Credentials by hash name, per account.
     accounts: BTreeMap<AccountKey, BTreeMap<String, StoredCredential>>,
     kv: BTreeMap<StoreKey, BTreeMap<String, Vec<u8>>>,
+    /// Rosters per account; an entry exists once the roster was written.
+    rosters: BTreeMap<AccountKey, MemoryRoster>,
+    /// Pending-in requests per account: status by contact.
+    pending_in: BTreeMap<AccountKey, BTreeMap<String, Option<String>>>,
+    /// Offline messages per account, by id.
+    offline: BTreeMap<AccountKey, BTreeMap<i64, OfflineMessage>>,
+    /// The last offline message id handed out (ids are global, so they also
+    /// increase per user, and are never reused).
+    last_offline_id: i64,
+}
+
+#[derive(Default)]
+struct MemoryRoster {
+    version: u64,
+    items: BTreeMap<String, RosterItem>,
 }
 
 /// An in-memory storage; clones share the same data.
@@ -118,6 +136,10 @@ impl AuthStore for MemoryStorage {
             return Err(StorageError::NotFound);
         }
         state.kv.retain(|(h, u, _), _| !(h.as_str() == host && u.as_str() == user));
+        let key = account_key(host, user);
+        state.rosters.remove(&key);
+        state.pending_in.remove(&key);
+        state.offline.remove(&key);
         Ok(())
     }
 
@@ -204,6 +226,162 @@ impl KeyValueStore for MemoryStorage {
     }
 }
 
+fn check_account(host: &str, user: &str) -> Result<AccountKey, StorageError> {
+    validate::host(host)?;
+    validate::username(user)?;
+    Ok(account_key(host, user))
+}
+
+#[async_trait]
+impl RosterStore for MemoryStorage {
+    async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
+        let key = check_account(host, user)?;
+        let state = self.lock()?;
+        Ok(state.rosters.get(&key).map_or_else(Roster::default, |roster| Roster {
+            version: roster.version,
+            // BTreeMap order is byte order of the contact.
+            items: roster.items.values().cloned().collect(),
+        }))
+    }
+
+    async fn item(&self, host: &str, user: &str, contact: &str) -> Result<Option<RosterItem>, StorageError> {
+        let key = check_account(host, user)?;
+        validate::contact(contact)?;
+        Ok(self.lock()?.rosters.get(&key).and_then(|roster| roster.items.get(contact)).cloned())
+    }
+
+    async fn put_item(
+        &self,
+        host: &str,
+        user: &str,
+        item: &RosterItem,
+        max_items: Option<u64>,
+    ) -> Result<u64, StorageError> {
+        let key = check_account(host, user)?;
+        validate::roster_item(item)?;
+        let mut state = self.lock()?;
+        let roster = state.rosters.entry(key).or_default();
+        if let Some(max) = max_items
+            && !roster.items.contains_key(&item.contact)
+            && roster.items.len() as u64 >= max
+        {
+            return Err(StorageError::LimitExceeded);
+        }
+        roster.items.insert(item.contact.clone(), item.clone());
+        roster.version += 1;
+        Ok(roster.version)
+    }
+
+    async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError> {
+        let key = check_account(host, user)?;
+        validate::contact(contact)?;
+        let mut state = self.lock()?;
+        let Some(roster) = state.rosters.get_mut(&key) else {
+            return Ok(None);
+        };
+        if roster.items.remove(contact).is_none() {
+            return Ok(None);
+        }
+        roster.version += 1;
+        Ok(Some(roster.version))
+    }
+
+    async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {
+        let key = check_account(host, user)?;
+        validate::contact(&pending.contact)?;
+        if let Some(status) = &pending.status {
+            validate::status(status)?;
+        }
+        self.lock()?.pending_in.entry(key).or_default().insert(pending.contact.clone(), pending.status.clone());
+        Ok(())
+    }
+
+    async fn remove_pending_in(&self, host: &str, user: &str, contact: &str) -> Result<bool, StorageError> {
+        let key = check_account(host, user)?;
+        validate::contact(contact)?;
+        let mut state = self.lock()?;
+        let Some(requests) = state.pending_in.get_mut(&key) else {
+            return Ok(false);
+        };
+        let existed = requests.remove(contact).is_some();
+        if requests.is_empty() {
+            state.pending_in.remove(&key);
+        }
+        Ok(existed)
+    }
+
+    async fn pending_in(&self, host: &str, user: &str) -> Result<Vec<PendingIn>, StorageError> {
+        let key = check_account(host, user)?;
+        Ok(self
+            .lock()?
+            .pending_in
+            .get(&key)
+            .map(|requests| {
+                requests
+                    .iter()
+                    .map(|(contact, status)| PendingIn { contact: contact.clone(), status: status.clone() })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl OfflineStore for MemoryStorage {
+    async fn push(
+        &self,
+        host: &str,
+        user: &str,
+        stamp_ms: i64,
+        stanza: &[u8],
+        max_messages: u64,
+    ) -> Result<i64, StorageError> {
+        let key = check_account(host, user)?;
+        let mut state = self.lock()?;
+        let stored = state.offline.get(&key).map_or(0, BTreeMap::len);
+        if stored as u64 >= max_messages {
+            return Err(StorageError::LimitExceeded);
+        }
+        let id = state
+            .last_offline_id
+            .checked_add(1)
+            .ok_or_else(|| StorageError::Backend("offline message ids exhausted".into()))?;
+        state.last_offline_id = id;
+        state.offline.entry(key).or_default().insert(id, OfflineMessage { id, stamp_ms, stanza: stanza.to_vec() });
+        Ok(id)
+    }
+
+    async fn peek(&self, host: &str, user: &str, limit: u32) -> Result<Vec<OfflineMessage>, StorageError> {
+        let key = check_account(host, user)?;
+        Ok(self
+            .lock()?
+            .offline
+            .get(&key)
+            .map(|messages| messages.values().take(limit as usize).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn remove_through(&self, host: &str, user: &str, through_id: i64) -> Result<u64, StorageError> {
+        let key = check_account(host, user)?;
+        let mut state = self.lock()?;
+        let Some(messages) = state.offline.get_mut(&key) else {
+            return Ok(0);
+        };
+        let before = messages.len();
+        messages.retain(|id, _| *id > through_id);
+        let removed = before - messages.len();
+        if messages.is_empty() {
+            state.offline.remove(&key);
+        }
+        Ok(removed as u64)
+    }
+
+    async fn count(&self, host: &str, user: &str) -> Result<u64, StorageError> {
+        let key = check_account(host, user)?;
+        Ok(self.lock()?.offline.get(&key).map_or(0, |messages| messages.len() as u64))
+    }
+}
+
 #[async_trait]
 impl Storage for MemoryStorage {
     fn auth(&self) -> Arc<dyn AuthStore> {
@@ -211,6 +389,14 @@ impl Storage for MemoryStorage {
     }
 
     fn kv(&self) -> Arc<dyn KeyValueStore> {
+        Arc::new(self.clone())
+    }
+
+    fn roster(&self) -> Arc<dyn RosterStore> {
+        Arc::new(self.clone())
+    }
+
+    fn offline(&self) -> Arc<dyn OfflineStore> {
         Arc::new(self.clone())
     }
 

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use crate::{StorageError, StoredCredential, scram_hash_output_len};
+use crate::{RosterItem, StorageError, StoredCredential, scram_hash_output_len};
 
 /// Longest host or username accepted, in bytes: RFC 7622 §3.2.1 and §3.3.1
 /// limit a domainpart and a localpart to 1023 octets each.
@@ -17,6 +17,24 @@ pub const MAX_NAME_BYTES: usize = 1023;
 
 /// Longest key-value store name or key accepted, in bytes.
 pub const MAX_KV_NAME_BYTES: usize = 1023;
+
+/// Longest contact address accepted, in bytes: RFC 7622 §3.1 allows up to
+/// 1023 octets for each of the localpart, domainpart and resourcepart, so a
+/// full JID is at most 1023 × 3 + 2 separators = 3071 octets.
+pub const MAX_JID_BYTES: usize = 3071;
+
+/// Longest roster item handle (`name` attribute, RFC 6121 §2.1.2.4)
+/// accepted, in bytes. RFC 6121 leaves the limit to the server (§2.3.3
+/// lets it refuse an over-long handle with `<not-acceptable/>`).
+pub const MAX_ROSTER_NAME_BYTES: usize = 1023;
+
+/// Longest roster group name (`<group/>`, RFC 6121 §2.1.2.2) accepted, in
+/// bytes; the server-chosen limit that §2.3.3 allows.
+pub const MAX_GROUP_BYTES: usize = 1023;
+
+/// Longest `<status/>` text of a pending subscription request accepted, in
+/// bytes. Callers truncate longer texts before storing them.
+pub const MAX_STATUS_BYTES: usize = 4096;
 
 /// Checks a host (domainpart): non-empty, at most [`MAX_NAME_BYTES`], no NUL.
 pub fn host(host: &str) -> Result<(), StorageError> {
@@ -84,6 +102,38 @@ pub fn credentials(credentials: &[StoredCredential]) -> Result<(), StorageError>
     Ok(())
 }
 
+/// Checks a contact's address (a roster item, a pending request): non-empty,
+/// at most [`MAX_JID_BYTES`], no NUL.
+pub fn contact(contact: &str) -> Result<(), StorageError> {
+    text("contact", contact, MAX_JID_BYTES, false)
+}
+
+/// Checks a roster item (RFC 6121 §2.1.2): a valid [`contact`], a handle of
+/// at most [`MAX_ROSTER_NAME_BYTES`] without NUL (it may be empty), and
+/// groups that are each non-empty, at most [`MAX_GROUP_BYTES`], without NUL
+/// and without duplicates (RFC 6121 §2.3.3 makes an empty or repeated group
+/// an error).
+pub fn roster_item(item: &RosterItem) -> Result<(), StorageError> {
+    contact(&item.contact)?;
+    if let Some(name) = &item.name {
+        text("roster item name", name, MAX_ROSTER_NAME_BYTES, true)?;
+    }
+    let mut seen = HashSet::with_capacity(item.groups.len());
+    for group in &item.groups {
+        text("group", group, MAX_GROUP_BYTES, false)?;
+        if !seen.insert(group.as_str()) {
+            return Err(StorageError::invalid_input(format!("group {group:?} given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `<status/>` text of a pending subscription request: at most
+/// [`MAX_STATUS_BYTES`], no NUL (it may be empty).
+pub fn status(status: &str) -> Result<(), StorageError> {
+    text("status", status, MAX_STATUS_BYTES, true)
+}
+
 fn text(what: &str, value: &str, max_bytes: usize, allow_empty: bool) -> Result<(), StorageError> {
     if value.is_empty() && !allow_empty {
         return Err(StorageError::invalid_input(format!("{what} is empty")));
@@ -125,6 +175,34 @@ mod tests {
         // 1023 bytes counted in UTF-8, not characters: 341 × 3 bytes = 1023.
         assert!(username(&"€".repeat(341)).is_ok());
         assert!(username(&"€".repeat(342)).is_err());
+    }
+
+    #[test]
+    fn roster_checks() {
+        let item = |contact: &str, groups: &[&str]| RosterItem {
+            contact: contact.to_owned(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            ..RosterItem::default()
+        };
+        assert!(roster_item(&item("juliet@example.com", &["Friends", "a, b", "日本"])).is_ok());
+        assert!(roster_item(&item("", &[])).is_err());
+        assert!(roster_item(&item("a\0b@example.com", &[])).is_err());
+        assert!(roster_item(&item(&"j".repeat(3071), &[])).is_ok());
+        assert!(roster_item(&item(&"j".repeat(3072), &[])).is_err());
+        assert!(roster_item(&item("j@x", &[""])).is_err());
+        assert!(roster_item(&item("j@x", &["g", "g"])).is_err());
+        assert!(roster_item(&item("j@x", &["g\0"])).is_err());
+        assert!(roster_item(&item("j@x", &[&"g".repeat(1023)])).is_ok());
+        assert!(roster_item(&item("j@x", &[&"g".repeat(1024)])).is_err());
+        let named = |name: &str| RosterItem { name: Some(name.to_owned()), ..item("j@x", &[]) };
+        assert!(roster_item(&named("")).is_ok());
+        assert!(roster_item(&named("Juliet")).is_ok());
+        assert!(roster_item(&named("Jul\0iet")).is_err());
+        assert!(roster_item(&named(&"n".repeat(1024))).is_err());
+        assert!(status("").is_ok());
+        assert!(status("hi\0").is_err());
+        assert!(status(&"s".repeat(4096)).is_ok());
+        assert!(status(&"s".repeat(4097)).is_err());
     }
 
     #[test]

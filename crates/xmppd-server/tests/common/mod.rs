@@ -88,6 +88,14 @@ level = "info"
         server
     }
 
+    /// Starts a server with whole TOML `tables` (e.g.
+    /// `[modules.settings.vcard]`) appended to the configuration.
+    pub fn start_with_tables(tables: &str, users: &[&str]) -> TestServer {
+        // The `[c2s]` extra text comes last in the file, so tables after it
+        // are top-level tables of their own.
+        TestServer::start(&format!("\n{tables}"), users)
+    }
+
     fn spawn(&mut self) {
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.dir.path().join("server.log")).unwrap();

@@ -1,0 +1,635 @@
+//! RFC 6121 §3 and §4: presence subscriptions and presence broadcast.
+//!
+//! * Outbound (from a local client): broadcast of available and
+//!   unavailable presence to subscribers and the user's other resources
+//!   (§4.2.2, §4.4.2, §4.5.2), directed presence (§4.6), and the user's
+//!   side of the subscription state machine (§3, Appendix A.3), stamped
+//!   with the bare JID (§3.1.2).
+//! * Inbound (to a local account): the contact's side of the state machine
+//!   (Appendix A.2), pending-in requests kept until answered (§3.1.3),
+//!   pre-approvals (§3.4), and probe answers that honour the subscription
+//!   (§4.3.2).
+//! * Initial presence: probes to the user's contacts, redelivery of
+//!   pending requests, presence of the user's other resources (§4.2.2).
+//! * Session end, however it ends: unavailable to subscribers and to every
+//!   entity that got directed presence (§4.5.2, §4.6.3).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use xmppd_core::{
+    HookFlow, KindSet, ModuleContext, ModuleDef, Protocol, Server, SessionEntry, SessionHook, SessionHookPoint, Stanza,
+    StanzaHook, StanzaHookPoint, Support,
+};
+use xmppd_jid::{BareJid, Jid};
+use xmppd_proto::ns;
+use xmppd_storage::{PendingIn, RosterItem, Subscription};
+use xmppd_xml::Element;
+
+/// The module declaration.
+pub static MODULE: ModuleDef = ModuleDef {
+    name: "presence",
+    protocols: &[Protocol { spec: "RFC 6121", version: "§3, §4", support: Support::Complete }],
+    start,
+};
+
+/// `[modules.presence]`
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PresenceConfig {
+    /// Maximum roster size used when a subscription creates a roster item
+    /// (RFC 6121 §3.1.2); the roster module's limit should match.
+    pub max_roster_items: u64,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig { max_roster_items: 1000 }
+    }
+}
+
+fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
+    let config: PresenceConfig = ctx.config()?;
+    let limit = Some(config.max_roster_items);
+    // RFC 6121 §3.4.1: pre-approvals are supported.
+    ctx.stream_feature(&Element::builder("sub", ns::PRE_APPROVAL).build());
+    ctx.stanza_hook(StanzaHookPoint::Outbound, KindSet::PRESENCE, 0, Outbound { limit });
+    ctx.stanza_hook(StanzaHookPoint::Inbound, KindSet::PRESENCE, 0, Inbound { limit });
+    ctx.session_hook(SessionHookPoint::InitialPresence, 0, Initial);
+    ctx.session_hook(SessionHookPoint::Closed, 0, Closed);
+    Ok(())
+}
+
+// ---- the subscription state machine (RFC 6121 Appendix A) -----------------
+
+/// The user's outbound subscription stanzas (Appendix A.3): the new item, if
+/// the user's roster changes.
+pub fn outbound_transition(
+    item: Option<&RosterItem>,
+    contact: &str,
+    kind: &str,
+    pending_in: bool,
+) -> Option<RosterItem> {
+    let mut next = item.cloned().unwrap_or_else(|| RosterItem { contact: contact.to_owned(), ..RosterItem::default() });
+    let sub = next.subscription;
+    match kind {
+        // A.3.1: subscribe sets pending-out unless already subscribed.
+        "subscribe" => {
+            if sub.has_to() || next.ask {
+                return None;
+            }
+            next.ask = true;
+        }
+        // A.3.2: unsubscribe clears "to" and pending-out.
+        "unsubscribe" => {
+            if !sub.has_to() && !next.ask {
+                return None;
+            }
+            next.subscription = Subscription::from_flags(false, sub.has_from());
+            next.ask = false;
+        }
+        // A.3.3: subscribed approves a pending-in request (§3.1.5), or
+        // pre-approves one (§3.4).
+        "subscribed" => {
+            if sub.has_from() {
+                return None;
+            }
+            if pending_in {
+                next.subscription = Subscription::from_flags(sub.has_to(), true);
+                next.approved = false;
+            } else if next.approved {
+                return None;
+            } else {
+                next.approved = true;
+            }
+        }
+        // A.3.4: unsubscribed cancels "from", a pre-approval or denies a
+        // pending request.
+        "unsubscribed" => {
+            if !sub.has_from() && !next.approved {
+                return None;
+            }
+            next.subscription = Subscription::from_flags(sub.has_to(), false);
+            next.approved = false;
+        }
+        _ => return None,
+    }
+    Some(next)
+}
+
+/// The contact's inbound subscription stanzas (Appendix A.2) for the types
+/// that change an existing item: the new item, if it changes.
+pub fn inbound_transition(item: Option<&RosterItem>, kind: &str) -> Option<RosterItem> {
+    let mut next = item?.clone();
+    let sub = next.subscription;
+    match kind {
+        // A.2.2: unsubscribe removes "from".
+        "unsubscribe" => {
+            if !sub.has_from() {
+                return None;
+            }
+            next.subscription = Subscription::from_flags(sub.has_to(), false);
+        }
+        // A.2.3: subscribed answers our pending-out.
+        "subscribed" => {
+            if !next.ask {
+                return None;
+            }
+            next.ask = false;
+            next.subscription = Subscription::from_flags(true, sub.has_from());
+        }
+        // A.2.4: unsubscribed removes "to" or denies pending-out.
+        "unsubscribed" => {
+            if !sub.has_to() && !next.ask {
+                return None;
+            }
+            next.ask = false;
+            next.subscription = Subscription::from_flags(false, sub.has_from());
+        }
+        _ => return None,
+    }
+    Some(next)
+}
+
+fn is_subscription_type(kind: Option<&str>) -> bool {
+    matches!(kind, Some("subscribe" | "subscribed" | "unsubscribe" | "unsubscribed"))
+}
+
+// ---- outbound ---------------------------------------------------------------
+
+struct Outbound {
+    limit: Option<u64>,
+}
+
+#[async_trait]
+impl StanzaHook for Outbound {
+    async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
+        let user = stanza.from().to_bare();
+        match (stanza.to(), stanza.stanza_type()) {
+            (None, None | Some("unavailable")) => {
+                let session = stanza.from().clone().try_into_full().ok().and_then(|full| server.sessions().get(&full));
+                broadcast(server, stanza, &user, session.as_ref()).await;
+                HookFlow::Handled
+            }
+            // Presence of other types without 'to' means nothing (§4.7.1).
+            (None, _) => HookFlow::Handled,
+            (Some(to), kind) if is_subscription_type(kind) => {
+                outbound_subscription(server, stanza, &user, &to.to_bare(), self.limit).await;
+                HookFlow::Handled
+            }
+            (Some(to), Some("probe")) => {
+                // §4.3.1: probes carry the bare JID.
+                let probe = Stanza::presence(&Jid::from(user), &Jid::from(to.to_bare()), Some("probe"));
+                server.route(probe).await;
+                HookFlow::Handled
+            }
+            (Some(to), None | Some("unavailable")) => {
+                // §4.6: directed presence; remembered so that unavailable
+                // follows when the session ends (§4.6.3).
+                if let Ok(full) = stanza.from().clone().try_into_full()
+                    && let Some(session) = server.sessions().get(&full)
+                {
+                    if stanza.stanza_type().is_none() {
+                        session.add_directed(to);
+                    } else {
+                        session.remove_directed(to);
+                    }
+                }
+                HookFlow::Continue
+            }
+            _ => HookFlow::Continue,
+        }
+    }
+}
+
+/// §4.2.2 / §4.4.2 / §4.5.2: presence to every subscriber and to the user's
+/// other available resources; unavailable also to directed recipients.
+async fn broadcast(server: &Arc<Server>, stanza: &Stanza, user: &BareJid, session: Option<&Arc<SessionEntry>>) {
+    let available = stanza.stanza_type().is_none();
+    let mut directed = Vec::new();
+    if let Some(session) = session {
+        if available {
+            session.set_last_presence(Some(stanza.bytes().clone()));
+        } else {
+            session.set_last_presence(None);
+            directed = session.take_directed();
+        }
+    }
+    let roster = server.roster(user).await.ok();
+    let mut sent_to: Vec<Jid> = Vec::new();
+    if let Some(roster) = &roster {
+        for item in roster.items.iter().filter(|i| i.subscription.has_from()) {
+            let Ok(contact) = item.contact.parse::<Jid>() else { continue };
+            server.route(stanza.readdressed(&contact)).await;
+            sent_to.push(contact);
+        }
+    }
+    // The user's own resources see each other (§4.2.2, §4.4.2).
+    let own = Jid::from(user.clone());
+    for other in server.sessions().sessions_of(user) {
+        if other.is_available() || !available {
+            if session.is_some_and(|s| s.id() == other.id()) {
+                continue;
+            }
+            if other.sent_initial_presence() {
+                server.deliver_to(&other, &stanza.readdressed(&own));
+            }
+        }
+    }
+    // §4.6.3: entities that got directed presence learn of the logout.
+    for target in directed {
+        if !sent_to.iter().any(|j| j.as_str() == target.bare_str()) {
+            server.route(stanza.readdressed(&target)).await;
+        }
+    }
+}
+
+async fn outbound_subscription(
+    server: &Arc<Server>,
+    stanza: &Stanza,
+    user: &BareJid,
+    contact: &BareJid,
+    limit: Option<u64>,
+) {
+    let kind = stanza.stanza_type().unwrap_or_default();
+    if contact == user {
+        return; // §3.1.1 note: subscribing to oneself is meaningless.
+    }
+    let item = server.roster_item(user, contact).await.ok().flatten();
+    let pending = server.pending_subscriptions(user).await.unwrap_or_default();
+    let pending_in = pending.iter().any(|p| p.contact == contact.as_str());
+    let next = outbound_transition(item.as_ref(), contact.as_str(), kind, pending_in);
+    let changed = next.is_some();
+    if let Some(next) = &next
+        && server.put_roster_item(user, next, limit).await.is_err()
+    {
+        server.reply_error(stanza, xmppd_proto::StanzaErrorCondition::ResourceConstraint, None);
+        return;
+    }
+    let from = Jid::from(user.clone());
+    let to = Jid::from(contact.clone());
+    match kind {
+        "subscribed" => {
+            if pending_in {
+                server.remove_pending_subscription(user, contact).await.ok();
+            } else {
+                // §3.4.2: a pre-approval is not sent to the contact.
+                return;
+            }
+            if !changed {
+                return;
+            }
+            server.route(Stanza::presence(&from, &to, Some("subscribed"))).await;
+            // §3.1.5: the new subscriber gets the user's current presence.
+            for session in server.sessions().sessions_of(user) {
+                if let Some(last) = session.last_presence()
+                    && let Some(presence) = presence_from_bytes(&last, session.jid())
+                {
+                    server.route(presence.readdressed(&to)).await;
+                }
+            }
+        }
+        "unsubscribed" => {
+            let had_request = server.remove_pending_subscription(user, contact).await.unwrap_or(false);
+            if !changed && !had_request {
+                return;
+            }
+            server.route(stanza.with_from(&from)).await;
+            // §3.2.2: the former subscriber gets unavailable from each resource.
+            if item.as_ref().is_some_and(|i| i.subscription.has_from()) {
+                for session in server.sessions().sessions_of(user) {
+                    if session.is_available() {
+                        let unavailable = Stanza::presence(&Jid::from(session.jid().clone()), &to, Some("unavailable"));
+                        server.route(unavailable).await;
+                    }
+                }
+            }
+        }
+        // §3.1.2, §3.3.2: route with the bare JID stamped, even when the
+        // state did not change (the contact's server may have lost it).
+        _ => server.route(stanza.with_from(&from)).await,
+    }
+}
+
+fn presence_from_bytes(bytes: &bytes::Bytes, from: &xmppd_jid::FullJid) -> Option<Stanza> {
+    let element = Element::parse_standalone(bytes, ns::CLIENT).ok()?;
+    let mut element = element;
+    element.set_attr("from", from.as_str());
+    Stanza::from_element(&element)
+}
+
+// ---- inbound ----------------------------------------------------------------
+
+struct Inbound {
+    limit: Option<u64>,
+}
+
+#[async_trait]
+impl StanzaHook for Inbound {
+    async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
+        let kind = stanza.stanza_type();
+        if !is_subscription_type(kind) && kind != Some("probe") {
+            return HookFlow::Continue;
+        }
+        let Some(to) = stanza.to() else { return HookFlow::Continue };
+        let user = to.to_bare();
+        let contact = stanza.from().to_bare();
+        if contact == user {
+            return HookFlow::Handled;
+        }
+        if !server.account_exists(&user).await {
+            // §3.1.3 / §4.3.2: no such user: "unsubscribed" for requests and
+            // probes, nothing for the rest.
+            if matches!(kind, Some("subscribe" | "probe")) {
+                let reply = Stanza::presence(&Jid::from(user), &Jid::from(contact), Some("unsubscribed"));
+                server.route(reply).await;
+            }
+            return HookFlow::Handled;
+        }
+        match kind.unwrap_or_default() {
+            "probe" => answer_probe(server, &user, stanza).await,
+            "subscribe" => inbound_subscribe(server, stanza, &user, &contact, self.limit).await,
+            other => {
+                let item = server.roster_item(&user, &contact).await.ok().flatten();
+                if other == "unsubscribe" {
+                    // A.2.2 also withdraws an unanswered request.
+                    let had_request = server.remove_pending_subscription(&user, &contact).await.unwrap_or(false);
+                    if had_request && inbound_transition(item.as_ref(), other).is_none() {
+                        deliver_to_available(server, &user, stanza);
+                        return HookFlow::Handled;
+                    }
+                }
+                if let Some(next) = inbound_transition(item.as_ref(), other)
+                    && server.put_roster_item(&user, &next, None).await.is_ok()
+                {
+                    deliver_to_available(server, &user, stanza);
+                }
+                // Otherwise: no state change, silently dropped (A.2).
+            }
+        }
+        HookFlow::Handled
+    }
+}
+
+/// §4.3.2: the last presence of each available resource, if the prober is
+/// subscribed (or got directed presence); "unsubscribed" if not subscribed.
+async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
+    let prober = probe.from().to_bare();
+    let item = server.roster_item(user, &prober).await.ok().flatten();
+    let subscribed = item.as_ref().is_some_and(|i| i.subscription.has_from());
+    let sessions = server.sessions().sessions_of(user);
+    let directed = sessions.iter().any(|s| s.has_directed(probe.from()) || s.has_directed(&Jid::from(prober.clone())));
+    if !subscribed && !directed {
+        if item.is_none() {
+            let reply = Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed"));
+            server.route(reply).await;
+        }
+        return;
+    }
+    let mut answered = false;
+    for session in sessions {
+        if let Some(last) = session.last_presence()
+            && let Some(presence) = presence_from_bytes(&last, session.jid())
+        {
+            server.route(presence.readdressed(probe.from())).await;
+            answered = true;
+        }
+    }
+    if !answered {
+        // §4.3.2: no available resource: unavailable from the bare JID.
+        let unavailable = Stanza::presence(&Jid::from(user.clone()), probe.from(), Some("unavailable"));
+        server.route(unavailable).await;
+    }
+}
+
+/// §3.1.3: an inbound subscription request.
+async fn inbound_subscribe(
+    server: &Arc<Server>,
+    stanza: &Stanza,
+    user: &BareJid,
+    contact: &BareJid,
+    limit: Option<u64>,
+) {
+    let item = server.roster_item(user, contact).await.ok().flatten();
+    let me = Jid::from(user.clone());
+    let them = Jid::from(contact.clone());
+    if item.as_ref().is_some_and(|i| i.subscription.has_from()) {
+        // Already subscribed: auto-reply (§3.1.3 point 2).
+        server.route(Stanza::presence(&me, &them, Some("subscribed"))).await;
+        return;
+    }
+    if let Some(item) = item.as_ref().filter(|i| i.approved) {
+        // §3.4: pre-approved: approve on the user's behalf.
+        let next = RosterItem {
+            subscription: Subscription::from_flags(item.subscription.has_to(), true),
+            approved: false,
+            ..item.clone()
+        };
+        if server.put_roster_item(user, &next, limit).await.is_ok() {
+            server.route(Stanza::presence(&me, &them, Some("subscribed"))).await;
+            for session in server.sessions().sessions_of(user) {
+                if let Some(last) = session.last_presence()
+                    && let Some(presence) = presence_from_bytes(&last, session.jid())
+                {
+                    server.route(presence.readdressed(&them)).await;
+                }
+            }
+        }
+        return;
+    }
+    let status = stanza
+        .element()
+        .ok()
+        .and_then(|el| el.get_child("status", ns::CLIENT).map(Element::text))
+        .filter(|s| !s.is_empty());
+    let pending = PendingIn { contact: contact.as_str().to_owned(), status };
+    if server.add_pending_subscription(user, &pending).await.is_ok() {
+        deliver_to_available(server, user, stanza);
+    }
+}
+
+/// Delivers to every available resource of the user (§8.5.2.1.2); nothing
+/// if none is available (requests are kept as pending-in instead).
+fn deliver_to_available(server: &Arc<Server>, user: &BareJid, stanza: &Stanza) {
+    for session in server.sessions().sessions_of(user) {
+        if session.is_available() {
+            server.deliver_to(&session, stanza);
+        }
+    }
+}
+
+// ---- session events ---------------------------------------------------------
+
+struct Initial;
+
+#[async_trait]
+impl SessionHook for Initial {
+    /// §4.2.2: probe the contacts the user is subscribed to, redeliver
+    /// pending requests (§3.1.3), show the user's other resources.
+    async fn on_session(&self, server: &Arc<Server>, session: &Arc<SessionEntry>) {
+        let user = session.jid().to_bare();
+        let me = Jid::from(user.clone());
+        if let Ok(roster) = server.roster(&user).await {
+            for item in roster.items.iter().filter(|i| i.subscription.has_to()) {
+                if let Ok(contact) = item.contact.parse::<Jid>() {
+                    server.route(Stanza::presence(&me, &contact, Some("probe"))).await;
+                }
+            }
+        }
+        let own_full = Jid::from(session.jid().clone());
+        for pending in server.pending_subscriptions(&user).await.unwrap_or_default() {
+            if let Ok(contact) = pending.contact.parse::<Jid>() {
+                let mut request = Element::builder("presence", ns::CLIENT)
+                    .attr("type", "subscribe")
+                    .attr("from", contact.as_str())
+                    .attr("to", own_full.as_str());
+                if let Some(status) = &pending.status {
+                    request = request.append(Element::builder("status", ns::CLIENT).text(status).build());
+                }
+                if let Some(stanza) = Stanza::from_element(&request.build()) {
+                    server.deliver_to(session, &stanza);
+                }
+            }
+        }
+        for other in server.sessions().sessions_of(&user) {
+            if other.id() == session.id() {
+                continue;
+            }
+            if let Some(last) = other.last_presence()
+                && let Some(presence) = presence_from_bytes(&last, other.jid())
+            {
+                server.deliver_to(session, &presence.readdressed(&own_full));
+            }
+        }
+    }
+}
+
+struct Closed;
+
+#[async_trait]
+impl SessionHook for Closed {
+    /// §4.5.2 (and §4.6.3): a session that ends without saying goodbye is
+    /// announced unavailable on its behalf.
+    async fn on_session(&self, server: &Arc<Server>, session: &Arc<SessionEntry>) {
+        if session.last_presence().is_none() && !session.is_available() {
+            let directed = session.take_directed();
+            if directed.is_empty() {
+                return;
+            }
+            let from = Jid::from(session.jid().clone());
+            for target in directed {
+                server.route(Stanza::presence(&from, &target, Some("unavailable"))).await;
+            }
+            return;
+        }
+        // A session replaced by a new one for the same resource that is
+        // already available must not be announced as gone.
+        if server.sessions().get(session.jid()).is_some_and(|s| s.id() != session.id() && s.is_available()) {
+            return;
+        }
+        session.set_presence(false, 0);
+        let element = Element::builder("presence", ns::CLIENT)
+            .attr("type", "unavailable")
+            .attr("from", session.jid().as_str())
+            .build();
+        let Some(unavailable) = Stanza::from_element(&element) else { return };
+        broadcast(server, &unavailable, &session.jid().to_bare(), Some(session)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sub: Subscription, ask: bool, approved: bool) -> RosterItem {
+        RosterItem { contact: "c@x".into(), subscription: sub, ask, approved, ..RosterItem::default() }
+    }
+
+    fn state(i: &RosterItem) -> (Subscription, bool, bool) {
+        (i.subscription, i.ask, i.approved)
+    }
+
+    /// RFC 6121 Appendix A.3: every state × outbound stanza.
+    #[test]
+    fn outbound_table() {
+        use Subscription::*;
+        let sub = |s, a| item(s, a, false);
+        // subscribe
+        assert_eq!(
+            outbound_transition(Option::None, "c@x", "subscribe", false).map(|i| state(&i)),
+            Some((None, true, false))
+        );
+        assert_eq!(outbound_transition(Some(&sub(None, true)), "c@x", "subscribe", false), Option::None);
+        assert_eq!(outbound_transition(Some(&sub(To, false)), "c@x", "subscribe", false), Option::None);
+        assert_eq!(
+            outbound_transition(Some(&sub(From, false)), "c@x", "subscribe", false).map(|i| state(&i)),
+            Some((From, true, false))
+        );
+        // unsubscribe
+        assert_eq!(
+            outbound_transition(Some(&sub(Both, false)), "c@x", "unsubscribe", false).map(|i| state(&i)),
+            Some((From, false, false))
+        );
+        assert_eq!(
+            outbound_transition(Some(&sub(None, true)), "c@x", "unsubscribe", false).map(|i| state(&i)),
+            Some((None, false, false))
+        );
+        assert_eq!(outbound_transition(Some(&sub(From, false)), "c@x", "unsubscribe", false), Option::None);
+        // subscribed with a pending request
+        assert_eq!(
+            outbound_transition(Option::None, "c@x", "subscribed", true).map(|i| state(&i)),
+            Some((From, false, false))
+        );
+        assert_eq!(
+            outbound_transition(Some(&sub(To, false)), "c@x", "subscribed", true).map(|i| state(&i)),
+            Some((Both, false, false))
+        );
+        // subscribed without: pre-approval (§3.4)
+        assert_eq!(
+            outbound_transition(Some(&sub(To, false)), "c@x", "subscribed", false).map(|i| state(&i)),
+            Some((To, false, true))
+        );
+        assert_eq!(outbound_transition(Some(&sub(Both, false)), "c@x", "subscribed", false), Option::None);
+        // unsubscribed
+        assert_eq!(
+            outbound_transition(Some(&sub(Both, false)), "c@x", "unsubscribed", false).map(|i| state(&i)),
+            Some((To, false, false))
+        );
+        assert_eq!(
+            outbound_transition(Some(&item(None, false, true)), "c@x", "unsubscribed", false).map(|i| state(&i)),
+            Some((None, false, false))
+        );
+        assert_eq!(outbound_transition(Some(&sub(To, false)), "c@x", "unsubscribed", false), Option::None);
+    }
+
+    /// RFC 6121 Appendix A.2: every state × inbound stanza that edits an item.
+    #[test]
+    fn inbound_table() {
+        use Subscription::*;
+        let sub = |s, a| item(s, a, false);
+        assert_eq!(inbound_transition(Option::None, "subscribed"), Option::None);
+        assert_eq!(
+            inbound_transition(Some(&sub(None, true)), "subscribed").map(|i| state(&i)),
+            Some((To, false, false))
+        );
+        assert_eq!(
+            inbound_transition(Some(&sub(From, true)), "subscribed").map(|i| state(&i)),
+            Some((Both, false, false))
+        );
+        assert_eq!(inbound_transition(Some(&sub(None, false)), "subscribed"), Option::None);
+        assert_eq!(
+            inbound_transition(Some(&sub(Both, false)), "unsubscribe").map(|i| state(&i)),
+            Some((To, false, false))
+        );
+        assert_eq!(inbound_transition(Some(&sub(To, false)), "unsubscribe"), Option::None);
+        assert_eq!(
+            inbound_transition(Some(&sub(Both, false)), "unsubscribed").map(|i| state(&i)),
+            Some((From, false, false))
+        );
+        assert_eq!(
+            inbound_transition(Some(&sub(None, true)), "unsubscribed").map(|i| state(&i)),
+            Some((None, false, false))
+        );
+        assert_eq!(inbound_transition(Some(&sub(From, false)), "unsubscribed"), Option::None);
+    }
+}

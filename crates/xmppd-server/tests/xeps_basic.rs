@@ -1,0 +1,213 @@
+//! The small server XEPs against the real binary: software version
+//! (XEP-0092), entity time (XEP-0202), private XML storage (XEP-0049),
+//! vcard-temp (XEP-0054), disco extensions and contact addresses
+//! (XEP-0128, XEP-0157) and server uptime (XEP-0012). Driven by the real
+//! slixmpp client (`tests/interop/slixmpp_xeps.py`) and, so that something
+//! runs even without Python, by the raw test client.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, RawClient, TestServer, binary, free_port, slixmpp_python};
+
+/// Module settings of the main scenario (the script checks these values).
+const FULL_TABLES: &str = r#"
+[modules.settings.contact_addresses]
+admin = ["xmpp:admin@localhost", "mailto:admin@example.org"]
+status = ["https://status.example.org"]
+
+[modules.settings.private]
+max_bytes = 4096
+
+[modules.settings.vcard]
+max_bytes = 4096
+"#;
+
+/// Runs the slixmpp script in `mode`; returns its standard output, or
+/// `None` when slixmpp is unavailable (the test then skips).
+fn run_slixmpp(server: &TestServer, mode: &str) -> Option<String> {
+    let python = slixmpp_python()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_xeps.py");
+    let port = server.starttls_port.to_string();
+    let output = Command::new(python)
+        .arg(script)
+        .args([port.as_str(), mode, "alice@localhost", "bob@localhost", PASSWORD])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "slixmpp ({mode}) failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.log());
+    Some(stdout)
+}
+
+#[test]
+fn slixmpp_small_xeps() {
+    let server = TestServer::start_with_tables(FULL_TABLES, &["alice", "bob"]);
+    let Some(stdout) = run_slixmpp(&server, "full") else { return };
+    for line in [
+        &format!("version ok: xmppd {} os=-", env!("CARGO_PKG_VERSION")),
+        "time ok: ",
+        "private storage roundtrip ok",
+        "private storage of another user refused",
+        "private storage limits ok",
+        "vcard set by alice, read by bob ok",
+        "vcard refusals ok",
+        "disco features and contact addresses ok",
+        "server uptime ok",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+}
+
+#[test]
+fn slixmpp_version_shows_os_when_configured() {
+    let server = TestServer::start_with_tables("[modules.settings.version]\nhide_os = false\n", &["alice"]);
+    let Some(stdout) = run_slixmpp(&server, "show-os") else { return };
+    assert!(stdout.contains("version ok: xmppd"), "{stdout}");
+    assert!(!stdout.contains("os=-"), "{stdout}");
+}
+
+#[test]
+fn slixmpp_version_can_be_hidden() {
+    let server = TestServer::start_with_tables("[modules.settings.version]\nhide_version = true\n", &["alice"]);
+    let Some(stdout) = run_slixmpp(&server, "hide-version") else { return };
+    assert!(stdout.contains("version hidden ok"), "{stdout}");
+}
+
+/// Sends one IQ and returns its reply (and whatever arrived before it).
+async fn iq(client: &mut RawClient, kind: &str, id: &str, to: Option<&str>, payload: &str) -> String {
+    let to = to.map(|to| format!(" to='{to}'")).unwrap_or_default();
+    client.send(format!("<iq type='{kind}' id='{id}'{to}>{payload}</iq>")).await;
+    let mut reply = client.expect(&format!("id='{id}'")).await;
+    reply.push_str(&client.expect(">").await);
+    if !reply.ends_with("/>") {
+        reply.push_str(&client.expect("</iq>").await);
+    }
+    reply
+}
+
+/// The same protocols with the raw client: exact payloads on the wire.
+#[tokio::test]
+async fn raw_client_small_xeps() {
+    let server = TestServer::start_with_tables(FULL_TABLES, &["alice", "bob"]);
+    let mut alice = RawClient::connect(server.starttls_port).await;
+    alice.login("alice", "localhost", Some("raw")).await;
+
+    let version = iq(&mut alice, "get", "v1", Some("localhost"), "<query xmlns='jabber:iq:version'/>").await;
+    assert!(version.contains("<name>xmppd</name>"), "{version}");
+    assert!(version.contains(&format!("<version>{}</version>", env!("CARGO_PKG_VERSION"))), "{version}");
+    assert!(!version.contains("<os>"), "{version}");
+
+    let time = iq(&mut alice, "get", "t1", Some("localhost"), "<time xmlns='urn:xmpp:time'/>").await;
+    assert!(time.contains("<tzo>+00:00</tzo>"), "{time}");
+    let utc_start = time.find("<utc>").expect("a utc element") + 5;
+    let utc = &time[utc_start..utc_start + 24];
+    assert!(utc.ends_with('Z') && utc.as_bytes()[10] == b'T' && utc.as_bytes()[19] == b'.', "{utc}");
+
+    let last = iq(&mut alice, "get", "l1", Some("localhost"), "<query xmlns='jabber:iq:last'/>").await;
+    assert!(last.contains("<query xmlns='jabber:iq:last' seconds='"), "{last}");
+
+    // Private XML storage without 'to': the sender's own account.
+    let stored = iq(
+        &mut alice,
+        "set",
+        "p1",
+        None,
+        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>red</color></prefs></query>",
+    )
+    .await;
+    assert!(stored.contains("type='result'"), "{stored}");
+    let fetched = iq(
+        &mut alice,
+        "get",
+        "p2",
+        Some("alice@localhost"),
+        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
+    )
+    .await;
+    assert!(fetched.contains("<prefs xmlns='urn:example:prefs'><color>red</color></prefs>"), "{fetched}");
+    let other = iq(
+        &mut alice,
+        "get",
+        "p3",
+        Some("bob@localhost"),
+        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
+    )
+    .await;
+    assert!(other.contains("type='error'") && other.contains("<forbidden"), "{other}");
+    let empty = iq(&mut alice, "get", "p4", None, "<query xmlns='jabber:iq:private'/>").await;
+    assert!(empty.contains("<not-acceptable"), "{empty}");
+
+    // vcard-temp: own empty vCard, then set and read back.
+    let none = iq(&mut alice, "get", "c1", None, "<vCard xmlns='vcard-temp'/>").await;
+    assert!(none.contains("type='result'") && none.contains("<vCard xmlns='vcard-temp'/>"), "{none}");
+    let set = iq(&mut alice, "set", "c2", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>").await;
+    assert!(set.contains("type='result'"), "{set}");
+    let bobs = iq(&mut alice, "get", "c3", Some("bob@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    assert!(bobs.contains("<service-unavailable"), "{bobs}");
+
+    // disco#info: features of each module and the XEP-0157 form.
+    let info =
+        iq(&mut alice, "get", "d1", Some("localhost"), "<query xmlns='http://jabber.org/protocol/disco#info'/>").await;
+    for feature in ["jabber:iq:version", "urn:xmpp:time", "vcard-temp", "jabber:iq:last"] {
+        assert!(info.contains(&format!("<feature var='{feature}'/>")), "{feature} missing: {info}");
+    }
+    assert!(info.contains("<x xmlns='jabber:x:data' type='result'>"), "{info}");
+    assert!(info.contains("<value>http://jabber.org/network/serverinfo</value>"), "{info}");
+    assert!(info.contains("<field var='admin-addresses' type='list-multi'>"), "{info}");
+    assert!(!info.contains("abuse-addresses"), "unconfigured field published: {info}");
+
+    let mut bob = RawClient::connect(server.starttls_port).await;
+    bob.login("bob", "localhost", Some("raw")).await;
+    let card = iq(&mut bob, "get", "c4", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    assert!(card.contains("<FN>Alice</FN>"), "{card}");
+    let forged =
+        iq(&mut bob, "set", "c5", Some("alice@localhost"), "<vCard xmlns='vcard-temp'><FN>Bob</FN></vCard>").await;
+    assert!(forged.contains("<forbidden"), "{forged}");
+}
+
+/// Module configuration errors stop the server before it listens, naming
+/// the module and the offending value.
+#[test]
+fn bad_contact_address_stops_startup() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("xmppd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"{}\"\n[listen]\nc2s = [\"127.0.0.1:{}\"]\nc2s_direct_tls = [\"127.0.0.1:{}\"]\n\
+             [modules.settings.contact_addresses]\nabuse = [\"abuse@example.org\"]\n",
+            dir.path().join("data").display(),
+            free_port(),
+            free_port()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(binary())
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("xmppd started despite a bad contact address");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!status.success());
+    assert!(stderr.contains("contact_addresses") && stderr.contains("abuse@example.org"), "{stderr}");
+}
