@@ -15,6 +15,7 @@ import uuid
 
 import slixmpp
 from slixmpp.exceptions import IqError
+from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
 
@@ -380,7 +381,96 @@ async def offline_quota():
     await asyncio.sleep(0.2)
 
 
+async def mutual(a, b):
+    """Sets up a 'both' subscription between two online clients."""
+    A, B = a.boundjid.bare, b.boundjid.bare
+    a.send_presence(pto=B, ptype="subscribe")
+    await expect_presence(b, "subscribe", A)
+    b.send_presence(pto=A, ptype="subscribed")
+    await expect_presence(a, "subscribed", B)
+    await expect_presence(a, "available", B)
+    b.send_presence(pto=A, ptype="subscribe")
+    await expect_presence(a, "subscribe", B)
+    a.send_presence(pto=B, ptype="subscribed")
+    await expect_presence(b, "subscribed", A)
+    await expect_presence(b, "available", A)
+    await asyncio.sleep(0.2)
+    drain(a)
+    drain(b)
+
+
+NS_BLOCKING = "urn:xmpp:blocking"
+
+
+async def blocking_iq(client, name, jids, stype="set"):
+    iq = client.Iq(stype=stype)
+    el = ET.Element(f"{{{NS_BLOCKING}}}{name}")
+    for jid in jids:
+        ET.SubElement(el, f"{{{NS_BLOCKING}}}item", {"jid": jid})
+    iq.append(el)
+    return await iq.send(timeout=TIMEOUT)
+
+
+async def blocking():
+    """XEP-0191: blocked contacts see nothing, reach nobody."""
+    a = make_client("alice")
+    b = make_client("bob")
+    await online(a, b)
+    A, B = "alice@localhost", "bob@localhost"
+    await mutual(a, b)
+    pushes = asyncio.Queue()
+    a.register_handler(
+        Callback("blocking push", StanzaPath("iq@type=set"), lambda iq: pushes.put_nowait(iq.xml))
+    )
+    result = await blocking_iq(a, "blocklist", [], stype="get")
+    assert result.xml.find(f"{{{NS_BLOCKING}}}blocklist") is not None
+    await blocking_iq(a, "block", [B])
+    push = await asyncio.wait_for(pushes.get(), TIMEOUT)
+    assert push.find(f"{{{NS_BLOCKING}}}block/{{{NS_BLOCKING}}}item").get("jid") == B
+    await expect_presence(b, "unavailable", A)
+    result = await blocking_iq(a, "blocklist", [], stype="get")
+    items = [i.get("jid") for i in result.xml.iter(f"{{{NS_BLOCKING}}}item")]
+    assert items == [B], items
+    print("blocked: push sent, contact saw unavailable")
+
+    errors = asyncio.Queue()
+    b.add_event_handler("message_error", lambda msg: errors.put_nowait(msg))
+    a.add_event_handler("message_error", lambda msg: errors.put_nowait(msg))
+    b.send_message(mto=A, mbody="can you hear me", mtype="chat")
+    err = await asyncio.wait_for(errors.get(), TIMEOUT)
+    assert err["error"]["condition"] == "service-unavailable", err
+    b.send_presence(pshow="dnd")
+    await asyncio.sleep(0.5)
+    assert a.messages.empty(), "a blocked message arrived"
+    while not a.presences.empty():
+        got = a.presences.get_nowait()
+        assert not got[1].startswith(B), f"presence from a blocked contact: {got[:2]}"
+    print("inbound: message bounced, presence hidden")
+
+    a.send_message(mto=B, mbody="secret", mtype="chat")
+    err = await asyncio.wait_for(errors.get(), TIMEOUT)
+    assert err["error"]["condition"] == "not-acceptable", err
+    assert err.xml.find("{jabber:client}error/{urn:xmpp:blocking:errors}blocked") is not None, err
+    await asyncio.sleep(0.3)
+    assert b.messages.empty(), "a message to a blocked contact was routed"
+    print("outbound: not-acceptable with <blocked/>")
+
+    await blocking_iq(a, "unblock", [])
+    push = await asyncio.wait_for(pushes.get(), TIMEOUT)
+    assert push.find(f"{{{NS_BLOCKING}}}unblock") is not None
+    await expect_presence(b, "available", A)
+    token = uuid.uuid4().hex
+    b.send_message(mto=A, mbody=token, mtype="chat")
+    msg = await asyncio.wait_for(a.messages.get(), TIMEOUT)
+    assert msg["body"] == token
+    print("unblocked: presence and messages flow again")
+    a.disconnect()
+    b.disconnect()
+    await asyncio.sleep(0.2)
+
+
 SCENARIOS = {
+    "blocking": blocking,
     "subscription": subscription,
     "presence": presence,
     "rosterver": rosterver,

@@ -209,6 +209,7 @@ impl Default for ModulesConfig {
                 "roster".into(),
                 "presence".into(),
                 "offline".into(),
+                "blocking".into(),
                 "version".into(),
                 "time".into(),
                 "private".into(),

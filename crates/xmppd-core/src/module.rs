@@ -207,3 +207,41 @@ fn disco_form_type(form: &Element) -> Option<String> {
         .and_then(|field| field.children().find(|value| value.name() == "value"))
         .map(Element::text)
 }
+
+#[cfg(test)]
+mod disco_extension_tests {
+    use super::*;
+
+    fn form(form_type: &str, marker: &str) -> Element {
+        let field = |var: &str, value: &str| {
+            Element::builder("field", "jabber:x:data")
+                .attr("var", var)
+                .append(Element::builder("value", "jabber:x:data").text(value).build())
+                .build()
+        };
+        Element::builder("x", "jabber:x:data")
+            .attr("type", "result")
+            .append(field("FORM_TYPE", form_type))
+            .append(field("marker", marker))
+            .build()
+    }
+
+    #[test]
+    fn one_form_per_form_type() {
+        let host: DomainJid = "example.org".parse().expect("a valid domain");
+        let mut registrations = HostRegistrations::default();
+        let mut ctx = ModuleContext { module: "test", host: &host, config: None, registrations: &mut registrations };
+        ctx.disco_extension(form("urn:a", "1"));
+        ctx.disco_extension(form("urn:b", "2"));
+        ctx.disco_extension(form("urn:a", "3"));
+        let forms: Vec<(Option<String>, String)> = registrations
+            .disco_extensions
+            .iter()
+            .map(|f| {
+                let marker = f.children().nth(1).and_then(|field| field.children().next()).map(Element::text);
+                (disco_form_type(f), marker.unwrap_or_default())
+            })
+            .collect();
+        assert_eq!(forms, [(Some("urn:b".to_owned()), "2".to_owned()), (Some("urn:a".to_owned()), "3".to_owned())]);
+    }
+}

@@ -69,6 +69,8 @@ struct PresenceData {
 const INTERESTED: u8 = 1;
 /// The session sent initial presence (RFC 6121 §4.2).
 const INITIAL_PRESENCE: u8 = 2;
+/// The session asked for the blocklist and gets its pushes (XEP-0191 §3.1).
+const BLOCKLIST_INTERESTED: u8 = 4;
 
 impl SessionEntry {
     /// The registry-unique session id.
@@ -106,6 +108,16 @@ impl SessionEntry {
     /// Marks the session as interested in roster pushes.
     pub fn set_interested(&self) {
         self.flags.fetch_or(INTERESTED, Ordering::Relaxed);
+    }
+
+    /// Whether the session requested the blocklist (XEP-0191 §3.1).
+    pub fn is_blocklist_interested(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & BLOCKLIST_INTERESTED != 0
+    }
+
+    /// Marks the session as interested in blocklist pushes.
+    pub fn set_blocklist_interested(&self) {
+        self.flags.fetch_or(BLOCKLIST_INTERESTED, Ordering::Relaxed);
     }
 
     /// Marks initial presence as sent; returns whether this is the first

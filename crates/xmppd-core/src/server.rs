@@ -461,6 +461,13 @@ impl Server {
         self.bounce(stanza, condition, text);
     }
 
+    /// Returns an error with an application-specific condition element.
+    pub fn reply_error_with(&self, stanza: &Stanza, condition: StanzaErrorCondition, application: &Element) {
+        if let Some(reply) = stanza.error_reply_with(condition, None, Some(application)) {
+            self.deliver_reply(reply);
+        }
+    }
+
     // ---- Roster service (RFC 6121 §2) -------------------------------------
 
     /// The user's roster (cached while the user is online).

@@ -278,10 +278,32 @@ impl Stanza {
     /// An error reply to this stanza (RFC 6120 §8.3.1), from `from` (or the
     /// stanza's original addressee) back to its sender. `None` for errors.
     pub fn error_reply(&self, condition: StanzaErrorCondition, text: Option<&str>) -> Option<Stanza> {
+        self.error_reply_with(condition, text, None)
+    }
+
+    /// Like [`Stanza::error_reply`], with an application-specific condition
+    /// element inside `<error/>` (RFC 6120 §8.3.2, e.g. XEP-0191's
+    /// `<blocked/>`).
+    pub fn error_reply_with(
+        &self,
+        condition: StanzaErrorCondition,
+        text: Option<&str>,
+        application: Option<&Element>,
+    ) -> Option<Stanza> {
         if self.is_error() {
             return None;
         }
-        let bytes = error_bytes(self.kind, self.id(), self.to.as_ref(), Some(&self.from), condition, text);
+        let mut bytes = error_bytes(self.kind, self.id(), self.to.as_ref(), Some(&self.from), condition, text);
+        if let Some(application) = application {
+            let mut app = Vec::new();
+            application.write_to(&mut app, ns::CLIENT);
+            let mut out = bytes.to_vec();
+            let close = b"</error>";
+            if let Some(at) = out.windows(close.len()).rposition(|w| w == close) {
+                out.splice(at..at, app);
+            }
+            bytes = Bytes::from(out);
+        }
         let from = self.to.clone().unwrap_or_else(|| Jid::from(self.from.to_bare()));
         Some(Stanza {
             kind: self.kind,

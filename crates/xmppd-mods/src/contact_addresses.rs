@@ -89,7 +89,7 @@ impl ContactAddressesConfig {
         if fields.is_empty() {
             return None;
         }
-        // XEP-0068 §3 / XEP-0128 §2: a hidden FORM_TYPE field comes first.
+        // XEP-0068 §3.1 / XEP-0128 §2: a hidden FORM_TYPE field names the form.
         let form_type = Element::builder("field", DATA_FORMS)
             .attr("var", "FORM_TYPE")
             .attr("type", "hidden")

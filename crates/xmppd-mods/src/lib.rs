@@ -2,6 +2,7 @@
 //! the list of what the server can do is grep-able.
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod contact_addresses;
 pub mod disco;
 pub mod last;
@@ -23,6 +24,7 @@ pub static ALL: &[&ModuleDef] = &[
     &roster::MODULE,
     &presence::MODULE,
     &offline::MODULE,
+    &blocking::MODULE,
     &version::MODULE,
     &time::MODULE,
     &private::MODULE,

@@ -441,7 +441,14 @@ async fn inbound_subscribe(
         .element()
         .ok()
         .and_then(|el| el.get_child("status", ns::CLIENT).map(Element::text))
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .map(|mut s| {
+            // The store keeps at most 4 KiB of request text.
+            while s.len() > 1024 {
+                s.pop();
+            }
+            s
+        });
     let pending = PendingIn { contact: contact.as_str().to_owned(), status };
     if server.add_pending_subscription(user, &pending).await.is_ok() {
         deliver_to_available(server, user, stanza);

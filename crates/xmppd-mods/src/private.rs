@@ -21,8 +21,9 @@
 //!   without its own `xmlns` inherits it) and in the stanza namespaces
 //!   `jabber:client` / `jabber:server` are refused with
 //!   `<not-acceptable/>`, the condition §2.3 gives for reserved namespaces.
-//!   Other `jabber:` namespaces are accepted: refusing them is OPTIONAL and
-//!   would break clients that store data there.
+//!   The other namespaces §2.3 calls reserved (`jabber:…`,
+//!   `http://jabber.org/…`, `vcard-temp`) are accepted: refusing them is
+//!   OPTIONAL and would break clients that store data there.
 //! * Requests addressed to another account are `<forbidden/>` (§2.3: MUST
 //!   be "Forbidden" or "Service Unavailable", the former preferable).
 //! * Storing an empty fragment deletes the entry: a later get returns the

@@ -34,7 +34,7 @@ use xmppd_xml::Element;
 
 use crate::private::{internal, own_account};
 
-/// XEP-0054 §2: the protocol namespace, also the disco feature (§4).
+/// XEP-0054 §1: the protocol namespace, also the disco feature (§4).
 pub const NS: &str = "vcard-temp";
 
 /// The key-value store holding vCards (one value per account, empty key).

@@ -28,7 +28,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VersionConfig {
-    /// Leave out `<os/>`. XEP-0092 §6: revealing the operating system may
+    /// Leave out `<os/>`. XEP-0092 §5: revealing the operating system may
     /// invite attacks against it, so an administrator MUST be able to turn
     /// it off; hidden by default, as Prosody's `hide_os_type` does.
     pub hide_os: bool,
@@ -64,7 +64,7 @@ struct Version {
 
 #[async_trait]
 impl IqHandler for Version {
-    /// XEP-0092 §3: the result carries `<name/>`, `<version/>` and
+    /// XEP-0092 §2: the result carries `<name/>`, `<version/>` and
     /// optionally `<os/>`.
     async fn handle(&self, _request: IqRequest<'_>) -> IqOutcome {
         Ok(Some(self.answer.clone()))

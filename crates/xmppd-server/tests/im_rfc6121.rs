@@ -84,3 +84,18 @@ fn offline_quota_answers_resource_constraint() {
     let server = TestServer::start("\n[modules.settings.offline]\nmax_messages_per_user = 3\n", USERS);
     scenario(&server, "offline-quota", &["over quota: resource-constraint", "the stored three arrive in order"]);
 }
+
+#[test]
+fn blocking_hides_presence_and_bounces_messages() {
+    let server = TestServer::start("", USERS);
+    scenario(
+        &server,
+        "blocking",
+        &[
+            "blocked: push sent, contact saw unavailable",
+            "inbound: message bounced, presence hidden",
+            "outbound: not-acceptable with <blocked/>",
+            "unblocked: presence and messages flow again",
+        ],
+    );
+}
