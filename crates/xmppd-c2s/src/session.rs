@@ -84,6 +84,7 @@ pub async fn run(
         auth_failures: 0,
         pre_auth_bytes: 0,
         entry: None,
+        ping_outstanding: false,
     };
     session.run(shutdown).await;
     if let Some(entry) = session.entry.take() {
@@ -116,8 +117,10 @@ struct Session {
     auth_failures: u32,
     pre_auth_bytes: usize,
     entry: Option<Arc<SessionEntry>>,
-    /// Handshake deadline, then idle deadline.
+    /// Handshake deadline, then idle deadline, then ping deadline.
     deadline: Instant,
+    /// The server pinged the idle client and waits for any sign of life.
+    ping_outstanding: bool,
 }
 
 impl Session {
@@ -168,6 +171,7 @@ impl Session {
                         if self.phase == Phase::Established {
                             let idle = self.server.config().c2s.idle_timeout_secs;
                             self.deadline = Instant::now() + Duration::from_secs(idle);
+                            self.ping_outstanding = false;
                         } else {
                             self.pre_auth_bytes += n;
                         }
@@ -195,6 +199,11 @@ impl Session {
                     }
                 }
                 () = sleep_until(self.deadline) => {
+                    if self.phase == Phase::Established && !self.ping_outstanding {
+                        // XEP-0199 §4.1: is the idle client still there?
+                        self.send_ping();
+                        continue;
+                    }
                     self.stream_error(Cond::ConnectionTimeout, "the connection was idle for too long");
                     self.flush().await;
                     break;
@@ -210,6 +219,22 @@ impl Session {
             entry.queue.close();
         }
         timeout(Duration::from_secs(2), self.transport.shutdown()).await.ok();
+    }
+
+    /// Pings the idle client (XEP-0199 §4.1) and gives it
+    /// `ping_timeout_secs` to show a sign of life.
+    fn send_ping(&mut self) {
+        let (Some(entry), Some(host)) = (&self.entry, &self.host) else { return };
+        let mut ping = Vec::with_capacity(160);
+        ping.extend_from_slice(b"<iq type='get' id='xmppd-ping' from='");
+        xmppd_xml::escape_attr_into(host.as_str(), &mut ping);
+        ping.extend_from_slice(b"' to='");
+        xmppd_xml::escape_attr_into(entry.jid().as_str(), &mut ping);
+        ping.extend_from_slice(b"'><ping xmlns='urn:xmpp:ping'/></iq>");
+        self.out.extend_from_slice(&ping);
+        self.ping_outstanding = true;
+        let limit = self.server.config().c2s.ping_timeout_secs;
+        self.deadline = Instant::now() + Duration::from_secs(limit);
     }
 
     /// Writes the pending batch; false when the peer is gone.

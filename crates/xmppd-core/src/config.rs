@@ -106,9 +106,13 @@ pub struct C2sConfig {
     pub max_pre_auth_bytes: usize,
     /// Seconds allowed to complete TLS, SASL and bind.
     pub handshake_timeout_secs: u64,
-    /// Seconds of silence after which a session is closed with
-    /// `connection-timeout` (clients send whitespace keepalives, §4.6.1).
+    /// Seconds of silence after which the server pings the client
+    /// (XEP-0199 §4.1; clients may also send whitespace keepalives,
+    /// RFC 6120 §4.6.1).
     pub idle_timeout_secs: u64,
+    /// Seconds the client has to answer that ping (any data counts) before
+    /// the session is closed with `connection-timeout` (RFC 6120 §4.9.3.4).
+    pub ping_timeout_secs: u64,
     /// Stanzas queued for a slow session before it is disconnected.
     pub max_queued_stanzas: usize,
     /// Concurrent sessions per account.
@@ -131,7 +135,8 @@ impl Default for C2sConfig {
             max_namespace_declarations: 16,
             max_pre_auth_bytes: 16 * 1024,
             handshake_timeout_secs: 60,
-            idle_timeout_secs: 900,
+            idle_timeout_secs: 300,
+            ping_timeout_secs: 60,
             max_queued_stanzas: 1024,
             max_resources_per_account: 32,
             max_auth_failures: 3,
@@ -210,6 +215,7 @@ impl Default for ModulesConfig {
                 "presence".into(),
                 "offline".into(),
                 "blocking".into(),
+                "caps".into(),
                 "version".into(),
                 "time".into(),
                 "private".into(),
@@ -287,8 +293,11 @@ impl Config {
         if c2s.handshake_timeout_secs == 0 {
             problem("c2s.handshake_timeout_secs", "must be at least 1".into());
         }
-        if c2s.idle_timeout_secs < 10 {
-            problem("c2s.idle_timeout_secs", "must be at least 10".into());
+        if c2s.idle_timeout_secs == 0 {
+            problem("c2s.idle_timeout_secs", "must be at least 1".into());
+        }
+        if c2s.ping_timeout_secs == 0 {
+            problem("c2s.ping_timeout_secs", "must be at least 1".into());
         }
         if c2s.max_auth_failures == 0 {
             problem("c2s.max_auth_failures", "must be at least 1".into());

@@ -96,6 +96,11 @@ pub(crate) struct HostRegistrations {
     /// XEP-0128 service discovery extensions: `jabber:x:data` forms of
     /// type `result` added to the host's disco#info, in registration order.
     pub(crate) disco_extensions: Vec<Element>,
+    /// XEP-0030 identities of the host.
+    pub(crate) disco_identities: Vec<xmppd_proto::caps::Identity>,
+    /// XEP-0115 verification string of the host's disco#info, computed
+    /// once every module has started.
+    pub(crate) caps_ver: Option<String>,
     pub(crate) hooks: HookTable,
     /// Extra `<stream:features/>` children offered once the client is
     /// authenticated (e.g. roster versioning, RFC 6121 §2.6.1), serialised.
@@ -153,6 +158,16 @@ impl ModuleContext<'_> {
         let routes = self.registrations.iq_handlers.entry(ns).or_default();
         routes.retain(|route| !(route.iq_type == iq_type && route.scope == scope && route.name == name));
         routes.push(IqRoute { iq_type, scope, name, handler: Arc::new(handler) });
+    }
+
+    /// Adds an identity to the host's disco#info (XEP-0030 §3.1).
+    pub fn disco_identity(&mut self, category: &str, kind: &str, name: Option<&str>) {
+        self.registrations.disco_identities.push(xmppd_proto::caps::Identity {
+            category: category.to_owned(),
+            kind: kind.to_owned(),
+            lang: None,
+            name: name.map(str::to_owned),
+        });
     }
 
     /// Advertises a feature in service discovery (XEP-0030).

@@ -97,6 +97,23 @@ impl ServerBuilder {
                     errors.push(CoreError::ModuleStart { module: module.name, reason });
                 }
             }
+            // XEP-0115 §6.3: a server that announces caps puts its own
+            // in the stream features, hashed over its final disco#info.
+            if registrations.disco_features.contains(ns::CAPS) {
+                let features: Vec<&str> = registrations.disco_features.iter().copied().collect();
+                let ver = xmppd_proto::caps::verification_string(
+                    &registrations.disco_identities,
+                    &features,
+                    &registrations.disco_extensions,
+                );
+                let c = Element::builder("c", ns::CAPS)
+                    .attr("hash", "sha-1")
+                    .attr("node", ns::CAPS_NODE)
+                    .attr("ver", ver.as_str())
+                    .build();
+                c.write_to(&mut registrations.stream_features, ns::STREAM);
+                registrations.caps_ver = Some(ver);
+            }
             hosts.insert(domain, registrations);
         }
         if !errors.is_empty() {
@@ -159,6 +176,35 @@ impl Server {
     /// `(hook point, module, priority)` of every hook on a host.
     pub fn describe_hooks(&self, host: &DomainJid) -> Vec<(String, &'static str, i32)> {
         self.hosts.get(host).map(|h| h.hooks.describe()).unwrap_or_default()
+    }
+
+    /// The host's whole disco#info answer (XEP-0030 §3.1, XEP-0128), as
+    /// every module registered it; `None` for an unknown host.
+    pub fn disco_info(&self, host: &DomainJid) -> Option<Element> {
+        let registrations = self.hosts.get(host)?;
+        let identities = registrations.disco_identities.iter().map(|identity| {
+            Element::builder("identity", ns::DISCO_INFO)
+                .attr("category", identity.category.as_str())
+                .attr("type", identity.kind.as_str())
+                .attr_opt("name", identity.name.as_deref())
+                .build()
+        });
+        let features = registrations
+            .disco_features
+            .iter()
+            .map(|feature| Element::builder("feature", ns::DISCO_INFO).attr("var", *feature).build());
+        Some(
+            Element::builder("query", ns::DISCO_INFO)
+                .append_all(identities)
+                .append_all(features)
+                .append_all(registrations.disco_extensions.iter().cloned())
+                .build(),
+        )
+    }
+
+    /// The host's XEP-0115 verification string, when caps are announced.
+    pub fn caps_ver(&self, host: &DomainJid) -> Option<&str> {
+        self.hosts.get(host)?.caps_ver.as_deref()
     }
 
     /// The disco#info features registered on a host, sorted.

@@ -18,8 +18,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 use xmppd_core::module::IqOutcome;
 use xmppd_core::{
-    HookFlow, IqHandler, IqRequest, IqType, KindSet, ModuleContext, ModuleDef, Protocol, Scope, Server,
-    SessionEntry, SessionHook, SessionHookPoint, Stanza, StanzaHook, StanzaHookPoint, StanzaKind, Support,
+    HookFlow, IqHandler, IqRequest, IqType, KindSet, ModuleContext, ModuleDef, Protocol, Scope, Server, SessionEntry,
+    SessionHook, SessionHookPoint, Stanza, StanzaHook, StanzaHookPoint, StanzaKind, Support,
 };
 use xmppd_jid::{BareJid, Jid};
 use xmppd_proto::{StanzaErrorCondition, ns};

@@ -19,6 +19,7 @@ pub static MODULE: ModuleDef = ModuleDef {
 };
 
 fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
+    ctx.disco_identity("server", "im", Some("xmppd"));
     ctx.disco_feature(ns::DISCO_INFO);
     ctx.disco_feature(ns::DISCO_ITEMS);
     ctx.iq_handler(IqType::Get, Scope::Host, ns::DISCO_INFO, "query", HostInfo);
@@ -30,29 +31,22 @@ struct HostInfo;
 
 #[async_trait]
 impl IqHandler for HostInfo {
-    /// XEP-0030 §3.1: identity `server/im` plus every registered feature.
+    /// XEP-0030 §3.1: identity `server/im`, every registered feature and
+    /// the XEP-0128 extension forms. The caps node `node#ver` (XEP-0115
+    /// §6.2) answers the same.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        if request.payload.attr("node").is_some() {
-            return Err(StanzaErrorCondition::ItemNotFound);
-        }
         let Some(host) = request.stanza.to().map(|to| to.to_domain_jid()) else {
             return Err(StanzaErrorCondition::BadRequest);
         };
-        let mut query = Element::builder("query", ns::DISCO_INFO).append(
-            Element::builder("identity", ns::DISCO_INFO)
-                .attr("category", "server")
-                .attr("type", "im")
-                .attr("name", "xmppd")
-                .build(),
-        );
-        for feature in request.server.disco_features(&host) {
-            query = query.append(Element::builder("feature", ns::DISCO_INFO).attr("var", feature).build());
+        let mut info = request.server.disco_info(&host).ok_or(StanzaErrorCondition::ItemNotFound)?;
+        if let Some(node) = request.payload.attr("node") {
+            let caps_node = request.server.caps_ver(&host).map(|ver| format!("{}#{ver}", ns::CAPS_NODE));
+            if caps_node.as_deref() != Some(node) {
+                return Err(StanzaErrorCondition::ItemNotFound);
+            }
+            info.set_attr("node", node);
         }
-        // XEP-0128 §2: extension forms are children of the disco#info query.
-        for form in request.server.disco_extensions(&host) {
-            query = query.append(form);
-        }
-        Ok(Some(query.build()))
+        Ok(Some(info))
     }
 }
 

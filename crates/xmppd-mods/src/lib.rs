@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 pub mod blocking;
+pub mod caps;
 pub mod contact_addresses;
 pub mod disco;
 pub mod last;
@@ -25,6 +26,7 @@ pub static ALL: &[&ModuleDef] = &[
     &presence::MODULE,
     &offline::MODULE,
     &blocking::MODULE,
+    &caps::MODULE,
     &version::MODULE,
     &time::MODULE,
     &private::MODULE,

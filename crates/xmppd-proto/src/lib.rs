@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod bind;
+pub mod caps;
 pub mod datetime;
 pub mod ns;
 pub mod stanza_error;

@@ -44,3 +44,7 @@ pub const BLOCKING: &str = "urn:xmpp:blocking";
 pub const BLOCKING_ERRORS: &str = "urn:xmpp:blocking:errors";
 /// XEP-0115: entity capabilities.
 pub const CAPS: &str = "http://jabber.org/protocol/caps";
+/// XEP-0004: data forms.
+pub const DATA_FORMS: &str = "jabber:x:data";
+/// The XEP-0115 `node` naming this software in caps.
+pub const CAPS_NODE: &str = "urn:xmppd:server";

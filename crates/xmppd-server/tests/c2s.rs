@@ -216,10 +216,12 @@ async fn rfc6121_section8_unknown_users_and_resources() {
     romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
 
     // §8.5.3.2.1: a full JID with no such resource is treated as bare; the
-    // user exists but has no available resource → bounced.
+    // user exists but has no available resource → offline storage, no
+    // error (§8.5.2.2.1). A groupchat message is refused instead.
     romeo.send("<message to='juliet@localhost/nowhere' type='chat' id='u3'><body>hi</body></message>").await;
+    romeo.send("<message to='juliet@localhost' type='groupchat' id='u3g'><body>hi</body></message>").await;
     let got = romeo.expect("</message>").await;
-    assert!(got.contains("id='u3'") && got.contains("<service-unavailable"), "{got}");
+    assert!(got.contains("id='u3g'") && got.contains("<service-unavailable"), "{got}");
 
     // A malformed 'to' gets jid-malformed (RFC 6120 §8.3.3.8).
     romeo.send("<message to='a@b@c' id='u4'><body>x</body></message>").await;
@@ -337,4 +339,60 @@ async fn import_of_hashed_credentials() {
     let err =
         server.cli_stdin(&["user", "import", "--hashed"], "\nb@localhost SCRAM-SHA-1:4096:!!:AA==:AA==\n").unwrap_err();
     assert!(err.contains("line 2") && err.contains("base64"), "{err}");
+}
+
+/// XEP-0199 §4.1: the server pings an idle client, an answer keeps the
+/// session, silence closes it with `connection-timeout`.
+#[tokio::test]
+async fn server_pings_idle_clients_and_drops_dead_ones() {
+    let server = TestServer::start("idle_timeout_secs = 1\nping_timeout_secs = 1\n", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.login("romeo", "localhost", Some("idle")).await;
+    let ping = client.expect("</iq>").await;
+    assert!(ping.contains("<ping xmlns='urn:xmpp:ping'/>"), "{ping}");
+    assert!(ping.contains("to='romeo@localhost/idle'") && ping.contains("from='localhost'"), "{ping}");
+    client.send("<iq type='result' id='xmppd-ping' to='localhost'/>").await;
+    // Alive: pinged again after the next idle period, not dropped.
+    let again = client.expect("</iq>").await;
+    assert!(again.contains("urn:xmpp:ping"), "{again}");
+    // Dead: no answer, so the stream ends with connection-timeout.
+    let rest = client.read_until_closed().await;
+    assert!(rest.contains("<connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"), "{rest}");
+}
+
+/// Post-authentication stream features: roster versioning (RFC 6121
+/// §2.6.1), pre-approval (§3.4.1) and the server's own caps (XEP-0115
+/// §6.3), whose `node#ver` disco#info query answers the same features.
+#[tokio::test]
+async fn stream_features_after_auth_and_server_caps() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut client = RawClient::connect(server.starttls_port).await;
+    client.open_secure("localhost").await;
+    client.scram_sha256("romeo", PASSWORD).await;
+    client.expect("</success>").await;
+    client.send(header("localhost")).await;
+    let features = client.expect("</stream:features>").await;
+    assert!(features.contains("<ver xmlns='urn:xmpp:features:rosterver'/>"), "{features}");
+    assert!(features.contains("<sub xmlns='urn:xmpp:features:pre-approval'/>"), "{features}");
+    let start = features.find("<c xmlns='http://jabber.org/protocol/caps'").expect(&features);
+    let c = &features[start..start + features[start..].find("/>").unwrap()];
+    assert!(c.contains("hash='sha-1'") && c.contains("node='urn:xmppd:server'"), "{c}");
+    let ver = c.split("ver='").nth(1).and_then(|v| v.split('\'').next()).unwrap().to_owned();
+    client.bind(Some("caps")).await;
+    client
+        .send(format!(
+            "<iq type='get' id='c1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' \
+             node='urn:xmppd:server#{ver}'/></iq>"
+        ))
+        .await;
+    let info = client.expect("</iq>").await;
+    assert!(info.contains("type='result'") && info.contains(&format!("node='urn:xmppd:server#{ver}'")), "{info}");
+    for feature in ["urn:xmpp:blocking", "http://jabber.org/protocol/caps", "msgoffline", "urn:xmpp:ping"] {
+        assert!(info.contains(&format!("var='{feature}'")), "{feature}: {info}");
+    }
+    client
+        .send("<iq type='get' id='c2' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='nope'/></iq>")
+        .await;
+    let info = client.expect("</iq>").await;
+    assert!(info.contains("<item-not-found"), "{info}");
 }
