@@ -469,7 +469,45 @@ async def blocking():
     await asyncio.sleep(0.2)
 
 
+async def last_query(client, to):
+    iq = client.Iq(stype="get", sto=to)
+    iq.append(ET.Element("{jabber:iq:last}query"))
+    result = await iq.send(timeout=TIMEOUT)
+    query = result.xml.find("{jabber:iq:last}query")
+    return int(query.get("seconds")), (query.text or "")
+
+
+async def last_activity():
+    """XEP-0012 §3: seconds since logout, status, 0 online, forbidden."""
+    a = make_client("alice")
+    b = make_client("bob")
+    await online(a, b)
+    await mutual(a, b)
+    seconds, _ = await last_query(a, "bob@localhost")
+    assert seconds == 0, seconds
+    print("online user: 0 seconds")
+    b.send_presence(ptype="unavailable", pstatus="Heading Home")
+    await asyncio.sleep(0.2)
+    b.disconnect()
+    await asyncio.sleep(1.5)
+    seconds, status = await last_query(a, "bob@localhost")
+    assert 1 <= seconds <= 10 and status == "Heading Home", (seconds, status)
+    print("offline user: seconds and status")
+    c = make_client("carol")
+    await online(c)
+    try:
+        await last_query(c, "bob@localhost")
+        raise AssertionError("a non-subscriber saw last activity")
+    except IqError as error:
+        assert error.condition == "forbidden", error.condition
+    print("non-subscriber: forbidden")
+    a.disconnect()
+    c.disconnect()
+    await asyncio.sleep(0.2)
+
+
 SCENARIOS = {
+    "last": last_activity,
     "blocking": blocking,
     "subscription": subscription,
     "presence": presence,

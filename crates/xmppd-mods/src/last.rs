@@ -1,25 +1,29 @@
 //! XEP-0012: Last Activity.
 //!
-//! Implemented: the server-and-component query (XEP-0012 §5). A
-//! `jabber:iq:last` get addressed to a host is answered with the number of
-//! seconds since this module started on that host, i.e. since the server
-//! was last (re-)started; the `<query/>` carries no character data (§5:
-//! SHOULD NOT).
+//! * Server query (§5): a `jabber:iq:last` get addressed to a host is
+//!   answered with the seconds since the server started; the `<query/>`
+//!   carries no character data.
+//! * Offline-user query (§3): a get to an account's bare JID is answered
+//!   by the server with the seconds since the user's last logout and the
+//!   status of the last unavailable presence; `0` while a resource is
+//!   connected; `forbidden` for requesters not allowed to see the user's
+//!   presence (no `from`/`both` subscription).
+//! * Queries to a full JID (§4) are delivered to the client.
 //!
-//! Not yet implemented: the offline-user query (§3), where the server
-//! answers for an account's bare JID with the seconds since its last
-//! logout (0 while a resource is connected) and the status of its last
-//! unavailable presence, and only to requesters allowed to see its
-//! presence (otherwise `<forbidden/>`). Until then such queries get
-//! `<service-unavailable/>` from the router, as for any unhandled IQ.
-//! Queries to a full JID (§4) are delivered to the client.
+//! The logout time is kept in the key-value store (store `last`).
 
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use xmppd_core::module::IqOutcome;
-use xmppd_core::{IqHandler, IqRequest, IqType, ModuleContext, ModuleDef, Protocol, Scope, Support};
+use xmppd_core::{
+    HookFlow, IqHandler, IqRequest, IqType, KindSet, ModuleContext, ModuleDef, Protocol, Scope, Server, SessionEntry,
+    SessionHook, SessionHookPoint, Stanza, StanzaHook, StanzaHookPoint, Support,
+};
+use xmppd_jid::BareJid;
+use xmppd_proto::{StanzaErrorCondition, ns};
 use xmppd_xml::Element;
 
 /// XEP-0012 §2: the protocol namespace, also the disco feature (§6).
@@ -28,8 +32,7 @@ pub const NS: &str = "jabber:iq:last";
 /// The module declaration.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "last",
-    // Partial: the account queries of §3 are missing (see the module docs).
-    protocols: &[Protocol { spec: "XEP-0012", version: "2.0", support: Support::Partial }],
+    protocols: &[Protocol { spec: "XEP-0012", version: "2.0", support: Support::Complete }],
     start,
 };
 
@@ -44,11 +47,107 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     // §6: the feature is advertised on the host, which answers (§5).
     ctx.disco_feature(NS);
     start_host_uptime(ctx);
-    // FIXME(issue 6): account last activity needs the session_closed hook
-    // (record the logout time and status per account in the key-value
-    // store, then register a Scope::Account handler answering §3 with
-    // `last_query`, gated on presence subscription).
+    ctx.iq_handler(IqType::Get, Scope::Account, NS, "query", AccountLast);
+    // Before the presence module clears the session's presence.
+    ctx.stanza_hook(StanzaHookPoint::Outbound, KindSet::PRESENCE, 10, RecordUnavailable);
+    ctx.session_hook(SessionHookPoint::Closed, 0, RecordLogout);
     Ok(())
+}
+
+const STORE: &str = "last";
+/// A logout recorded this many seconds after an unavailable presence keeps
+/// that presence's status (the client said goodbye, then closed).
+const STATUS_GRACE_SECS: u64 = 60;
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The stored record: `"<unix seconds>\n<status>"`.
+async fn load(server: &Server, user: &BareJid) -> Option<(u64, String)> {
+    let node = user.node()?;
+    let bytes = server.kv().get(user.domain(), node, STORE, "").await.ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    let (secs, status) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    Some((secs.parse().ok()?, status.to_owned()))
+}
+
+async fn save(server: &Server, user: &BareJid, secs: u64, status: &str) {
+    let Some(node) = user.node() else { return };
+    let record = format!("{secs}\n{status}");
+    if let Err(error) = server.kv().set(user.domain(), node, STORE, "", record.as_bytes()).await {
+        tracing::warn!(%error, "recording last activity failed");
+    }
+}
+
+struct RecordUnavailable;
+
+#[async_trait]
+impl StanzaHook for RecordUnavailable {
+    /// The status of the user's last unavailable presence (§3), when it is
+    /// the last available resource going away.
+    async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
+        if stanza.to().is_some() || stanza.stanza_type() != Some("unavailable") {
+            return HookFlow::Continue;
+        }
+        let user = stanza.from().to_bare();
+        if server.sessions().sessions_of(&user).iter().any(|s| s.is_available()) {
+            return HookFlow::Continue;
+        }
+        let status = stanza
+            .element()
+            .ok()
+            .and_then(|el| el.get_child("status", ns::CLIENT).map(Element::text))
+            .unwrap_or_default();
+        save(server, &user, now_secs(), &status).await;
+        HookFlow::Continue
+    }
+}
+
+struct RecordLogout;
+
+#[async_trait]
+impl SessionHook for RecordLogout {
+    /// The moment the user's last session ended (§3).
+    async fn on_session(&self, server: &Arc<Server>, session: &Arc<SessionEntry>) {
+        let user = session.jid().to_bare();
+        if server.sessions().is_online(&user) {
+            return;
+        }
+        let now = now_secs();
+        let status = match load(server, &user).await {
+            Some((secs, status)) if now.saturating_sub(secs) <= STATUS_GRACE_SECS => status,
+            _ => String::new(),
+        };
+        save(server, &user, now, &status).await;
+    }
+}
+
+struct AccountLast;
+
+#[async_trait]
+impl IqHandler for AccountLast {
+    /// §3: seconds since logout (0 while online), `forbidden` unless the
+    /// requester may see the user's presence.
+    async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
+        let requester = request.stanza.from().to_bare();
+        let user = request.stanza.to().map(|to| to.to_bare()).unwrap_or_else(|| requester.clone());
+        let server = request.server;
+        if requester != user {
+            let item = server.roster_item(&user, &requester).await.map_err(|_| StanzaErrorCondition::InternalServerError)?;
+            if !item.is_some_and(|i| i.subscription.has_from()) {
+                return Err(StanzaErrorCondition::Forbidden);
+            }
+        }
+        if server.sessions().is_online(&user) {
+            return Ok(Some(last_query(0, None)));
+        }
+        match load(server, &user).await {
+            Some((secs, status)) => Ok(Some(last_query(now_secs().saturating_sub(secs), Some(&status)))),
+            // Never logged in since the account was made.
+            None => Err(StanzaErrorCondition::ItemNotFound),
+        }
+    }
 }
 
 /// §5: uptime of the host, counted from now.
