@@ -134,7 +134,8 @@ impl IqHandler for AccountLast {
         let user = request.stanza.to().map(|to| to.to_bare()).unwrap_or_else(|| requester.clone());
         let server = request.server;
         if requester != user {
-            let item = server.roster_item(&user, &requester).await.map_err(|_| StanzaErrorCondition::InternalServerError)?;
+            let item =
+                server.roster_item(&user, &requester).await.map_err(|_| StanzaErrorCondition::InternalServerError)?;
             if !item.is_some_and(|i| i.subscription.has_from()) {
                 return Err(StanzaErrorCondition::Forbidden);
             }
