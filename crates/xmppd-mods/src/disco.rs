@@ -11,7 +11,7 @@ use xmppd_xml::Element;
 pub static MODULE: ModuleDef = ModuleDef {
     name: "disco",
     protocols: &[
-        Protocol { spec: "XEP-0030", version: "2.5rc3", support: Support::Partial },
+        Protocol { spec: "XEP-0030", version: "2.5rc3", support: Support::Complete },
         // The forms come from other modules (`ModuleContext::disco_extension`).
         Protocol { spec: "XEP-0128", version: "1.0.1", support: Support::Complete },
     ],
@@ -24,6 +24,8 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     ctx.disco_feature(ns::DISCO_ITEMS);
     ctx.iq_handler(IqType::Get, Scope::Host, ns::DISCO_INFO, "query", HostInfo);
     ctx.iq_handler(IqType::Get, Scope::Host, ns::DISCO_ITEMS, "query", NoItems);
+    ctx.iq_handler(IqType::Get, Scope::Account, ns::DISCO_INFO, "query", AccountInfo);
+    ctx.iq_handler(IqType::Get, Scope::Account, ns::DISCO_ITEMS, "query", NoItems);
     Ok(())
 }
 
@@ -47,6 +49,24 @@ impl IqHandler for HostInfo {
             info.set_attr("node", node);
         }
         Ok(Some(info))
+    }
+}
+
+struct AccountInfo;
+
+#[async_trait]
+impl IqHandler for AccountInfo {
+    /// XEP-0030 §3.1 for an account's bare JID, answered by the server on
+    /// the account's behalf (RFC 6121 §8.5.2.1.3 keeps IQs to the bare JID
+    /// on the server): identity `account/registered`.
+    async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
+        if request.payload.attr("node").is_some() {
+            return Err(StanzaErrorCondition::ItemNotFound);
+        }
+        let identity =
+            Element::builder("identity", ns::DISCO_INFO).attr("category", "account").attr("type", "registered").build();
+        let feature = Element::builder("feature", ns::DISCO_INFO).attr("var", ns::DISCO_INFO).build();
+        Ok(Some(Element::builder("query", ns::DISCO_INFO).append(identity).append(feature).build()))
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod check;
 pub mod config_file;
+pub mod features;
 pub mod serve;
 pub mod storage;
 pub mod users;
