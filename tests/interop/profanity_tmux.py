@@ -57,13 +57,16 @@ def pane_dead():
     return result.returncode != 0 or (fields[:1] == ["1"]), result.stdout.strip()
 
 
-async def wait_screen(needle, what):
-    """Polls the screen until it shows `needle`."""
+async def wait_screen(needle, what, fail=()):
+    """Polls the screen until it shows `needle`; any of `fail` ends it early."""
     deadline = time.monotonic() + TIMEOUT
     while True:
         text = screen()
         if needle in text:
             return text
+        for bad in fail:
+            if bad in text:
+                raise AssertionError(f"{what}: Profanity shows {bad!r}")
         dead, status = pane_dead()
         if dead:
             raise AssertionError(f"{what}: Profanity exited ({status}) before showing {needle!r}")
@@ -181,7 +184,7 @@ async def expect_presence(bob, ptype, from_bare):
 
 async def scenario():
     start_profanity()
-    await wait_screen("logged in successfully", "alice's login")
+    await wait_screen("logged in successfully", "alice's login", fail=("Login failed",))
     print("profanity: alice logged in over STARTTLS")
 
     bob = make_bob()

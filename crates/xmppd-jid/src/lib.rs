@@ -41,9 +41,11 @@
 #![warn(missing_docs)]
 
 mod error;
+mod escape;
 mod jid;
 mod prep;
 
 pub use crate::error::JidError;
+pub use crate::escape::{escape_localpart, unescape_localpart};
 pub use crate::jid::{BareJid, DomainJid, FullJid, Jid};
 pub use crate::prep::{MAX_PART_OCTETS, nameprep, nodeprep, resourceprep};
