@@ -9,6 +9,9 @@ per account, caches them, and writes them in each server's own format:
   creds      -> <work>/creds.tsv (cache: user, salt, stored_key, server_key)
   xmppd      -> `jid SCRAM-SHA-1:iterations:salt:stored:server` lines (base64)
                 for `xmppd user import --hashed` on stdout
+  xmppd-rosters -> `user@localhost contact@localhost both` lines, the fanout
+                rosters, for `xmppd roster import` on stdout (after the
+                accounts: it refuses rosters of missing accounts)
   prosody    -> <dir>/localhost/accounts/<user>.dat and roster/<user>.dat,
                 the Lua tables Prosody 13's internal storage reads
                 (mod_auth_internal_hashed, core/rostermanager.lua)
@@ -154,7 +157,7 @@ def write_piefxis(path, creds, user_list, contacts_of):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("target", choices=["creds", "xmppd", "prosody", "piefxis"])
+    parser.add_argument("target", choices=["creds", "xmppd", "xmppd-rosters", "prosody", "piefxis"])
     parser.add_argument("--work", required=True, help="bench/work (holds the credential cache)")
     parser.add_argument("--bench-users", type=int, default=20000)
     parser.add_argument("--fan-users", type=int, default=2100)
@@ -165,6 +168,15 @@ def main():
     args = parser.parse_args()
 
     user_list = users(args.bench_users, args.fan_users)
+    if args.target == "xmppd-rosters":
+        # The same groups and subscriptions as the peers' rosters; no
+        # credentials needed.
+        contacts_of = {} if args.no_fan else fan_contacts(args.fan_users, args.contacts)
+        out = sys.stdout
+        for user, contacts in contacts_of.items():
+            for contact in contacts:
+                out.write(f"{user}@{DOMAIN} {contact}@{DOMAIN} both\n")
+        return
     creds = load_creds(args.work, args.bench_users, args.fan_users)
     if args.target == "creds":
         return

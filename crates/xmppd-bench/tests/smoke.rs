@@ -18,6 +18,10 @@ use serde_json::Value;
 
 const ACCOUNTS: u32 = 20;
 const PASSWORD: &str = "bench-password";
+/// Users of the fanout scenario, bench0.. (fewer than [`ACCOUNTS`]).
+const FANOUT_USERS: u32 = 6;
+/// Members per fanout roster group: each has the other two as contacts.
+const FANOUT_GROUP: u32 = 3;
 
 fn bench_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_xmppd-bench"))
@@ -43,7 +47,24 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A running xmppd with accounts bench0..bench19. Killed on drop.
+/// Runs `xmppd {what} import` with `lines` on standard input.
+fn import(config: &std::path::Path, what: &str, lines: &str) {
+    let mut import = Command::new(xmppd_binary())
+        .arg("--config")
+        .arg(config)
+        .args([what, "import"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    import.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+    let output = import.wait_with_output().unwrap();
+    assert!(output.status.success(), "{what} import: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// A running xmppd with accounts bench0..bench19, and rosters for the
+/// fanout scenario (see [`FANOUT_USERS`]). Killed on drop.
 struct Server {
     dir: tempfile::TempDir,
     starttls_port: u16,
@@ -66,19 +87,19 @@ impl Server {
             ),
         )
         .unwrap();
-        let mut import = Command::new(xmppd_binary())
-            .arg("--config")
-            .arg(&config)
-            .args(["user", "import"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let lines: String = (0..ACCOUNTS).map(|i| format!("bench{i}@localhost {PASSWORD}\n")).collect();
-        import.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
-        let output = import.wait_with_output().unwrap();
-        assert!(output.status.success(), "user import: {}", String::from_utf8_lossy(&output.stderr));
+        import(&config, "user", &lines);
+        // The fanout rosters: bench0..bench5 in groups of 3, each member
+        // with the other two (subscription both by default).
+        let lines: String = (0..FANOUT_USERS)
+            .flat_map(|user| {
+                let start = user / FANOUT_GROUP * FANOUT_GROUP;
+                (start..start + FANOUT_GROUP)
+                    .filter(move |contact| *contact != user)
+                    .map(move |contact| format!("bench{user}@localhost bench{contact}@localhost\n"))
+            })
+            .collect();
+        import(&config, "roster", &lines);
 
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
         let child = Command::new(xmppd_binary())
@@ -239,18 +260,25 @@ fn scenarios_against_xmppd() {
     assert_eq!(json["ok"], false);
     assert!(json["error"].as_str().unwrap().contains("not-authorized"), "{json}");
 
-    // fanout needs rosters with subscriptions.
-    // FIXME(issue 6): xmppd has no roster yet, so the roster get fails and
-    // the scenario must stop with a clear error. Once rosters land, provision
-    // bench0..bench5 in groups of 3 (subscription both) and assert
-    // deliveries instead.
-    let (code, json, stderr) =
-        bench(&server, &["fanout", "--users", "6", "--contacts", "2", "--user-prefix", "bench", "--duration", "1"]);
-    assert_eq!(code, 1, "json: {json}\nstderr: {stderr}");
-    assert_eq!(json["ok"], false);
-    let error = json["error"].as_str().unwrap();
-    assert!(error.contains("roster") && error.contains("service-unavailable"), "{error}");
-    assert!(stderr.contains("FAILED"), "{stderr}");
+    // fanout: bench0..bench5 in groups of 3 with each other in their
+    // rosters (provisioned with `xmppd roster import`); every user sees its
+    // contacts online, then presence updates reach them.
+    let (users, contacts) = (FANOUT_USERS.to_string(), (FANOUT_GROUP - 1).to_string());
+    let (code, json, stderr) = bench(
+        &server,
+        &["fanout", "--users", &users, "--contacts", &contacts, "--user-prefix", "bench", "--duration", "1"],
+    );
+    assert_ok(code, &json, &stderr, &server);
+    assert_eq!(json["scenario"], "fanout");
+    assert_eq!((json["users"].as_u64(), json["contacts"].as_u64()), (Some(6), Some(2)), "{json}");
+    let (sent, delivered) = (number(&json, "sent"), number(&json, "delivered"));
+    assert!(sent > 0.0 && delivered > 0.0, "{json}");
+    // Each update goes to the sender's two contacts; the drain waits for
+    // all of them.
+    assert!(delivered <= 2.0 * sent, "{json}");
+    assert!(number(&json, "deliveries_per_s") > 0.0, "{json}");
+    assert!(number(&json, "p99_ms") >= number(&json, "p50_ms"), "{json}");
+    assert!(number(&json, "cpu_s_per_1k") > 0.0, "{json}");
 }
 
 /// Non-loopback targets are refused before any connection (exit 2).

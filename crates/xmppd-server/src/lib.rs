@@ -5,6 +5,7 @@ pub mod certs;
 pub mod check;
 pub mod config_file;
 pub mod features;
+pub mod rosters;
 pub mod serve;
 pub mod storage;
 pub mod users;

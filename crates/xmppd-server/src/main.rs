@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use xmppd_server::{check, config_file, serve, users};
+use xmppd_server::{check, config_file, rosters, serve, users};
 
 /// xmppd — an XMPP server.
 #[derive(Debug, Parser)]
@@ -28,8 +28,26 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage rosters.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
     /// Validate the configuration and certificates; print every problem.
     Check,
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// Add roster items from standard input, one
+    /// `user@host contact [subscription] [name]` per line (subscription
+    /// none, to, from or both, default both; `#` comments and blank lines
+    /// skipped). Every line is checked first: any bad line is reported with
+    /// its number and nothing is written. Then one transaction per host; an
+    /// item replaces the user's item for the same contact. Run it while the
+    /// users are offline (best: with the server stopped), as the server
+    /// caches the rosters of online users.
+    Import,
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,6 +120,9 @@ fn main() -> ExitCode {
                 UserCommand::Del { jid } => users::delete(&config, &jid).await,
                 UserCommand::Passwd { jid, password } => users::passwd(&config, &jid, password).await,
                 UserCommand::List { host } => users::list(&config, host.as_deref()).await,
+            },
+            Command::Roster { command } => match command {
+                RosterCommand::Import => rosters::import(&config).await,
             },
         }
     });

@@ -124,3 +124,91 @@ fn serve_runs_without_any_config() {
     assert_eq!(std::fs::read(&cert).unwrap(), first, "certificate regenerated");
     stop(&mut child);
 }
+
+/// The `<item …/>` elements of a roster result, in order.
+fn roster_items(reply: &str) -> Vec<String> {
+    reply.split("<item ").skip(1).map(|rest| rest.split('>').next().unwrap_or_default().to_owned()).collect()
+}
+
+/// Logs `user@localhost` in and returns its roster result (RFC 6121 §2.1.3).
+async fn roster_of(server: &common::TestServer, user: &str) -> String {
+    let mut client = common::RawClient::connect(server.starttls_port).await;
+    client.login(user, "localhost", None).await;
+    client.send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let reply = client.expect("</iq>").await;
+    assert!(reply.contains("type='result'") && reply.contains("id='r'"), "{reply}");
+    reply
+}
+
+/// `xmppd roster import`: items land in the users' rosters (normalized,
+/// subscription `both` by default, names with spaces), as a roster get after
+/// login shows; importing again replaces items and bumps the version once.
+#[tokio::test]
+async fn roster_import_fills_rosters() {
+    let server = common::TestServer::start("", &["alice", "bob", "carol"]);
+    let input = "# a fan-out group\n\
+                 \n\
+                 alice@localhost bob@localhost\n\
+                 Alice@LOCALHOST carol@localhost from  Carol C. \n\
+                 alice@localhost juliet@example.net none\n\
+                 bob@localhost alice@localhost both\n";
+    let output = server.cli_stdin(&["roster", "import"], input).unwrap();
+    assert!(output.contains("imported 4 roster item(s) for 2 user(s) on 1 host(s)"), "{output}");
+
+    let reply = roster_of(&server, "alice").await;
+    assert!(reply.contains("ver='1'"), "{reply}");
+    assert_eq!(
+        roster_items(&reply),
+        [
+            "jid='bob@localhost' subscription='both'/",
+            "jid='carol@localhost' subscription='from' name='Carol C.'/",
+            "jid='juliet@example.net' subscription='none'/",
+        ],
+        "{reply}"
+    );
+    let reply = roster_of(&server, "bob").await;
+    assert_eq!(roster_items(&reply), ["jid='alice@localhost' subscription='both'/"], "{reply}");
+    assert!(roster_items(&roster_of(&server, "carol").await).is_empty());
+
+    // Again, with one item changed: replaced in place, version 2.
+    let output = server.cli_stdin(&["roster", "import"], "alice@localhost bob@localhost to Bob\n").unwrap();
+    assert!(output.contains("imported 1 roster item(s) for 1 user(s)"), "{output}");
+    let reply = roster_of(&server, "alice").await;
+    assert!(reply.contains("ver='2'"), "{reply}");
+    let items = roster_items(&reply);
+    assert_eq!(items.len(), 3, "{reply}");
+    assert_eq!(items[0], "jid='bob@localhost' subscription='to' name='Bob'/", "{reply}");
+}
+
+/// Bad lines are all reported with their numbers, the exit status is
+/// non-zero, and nothing is written, not even the good lines.
+#[tokio::test]
+async fn roster_import_refuses_bad_lines() {
+    let server = common::TestServer::start("", &["alice", "bob"]);
+    let input = "alice@localhost bob@localhost\n\
+                 alice@localhost\n\
+                 alice@localhost BOB@localhost from\n\
+                 nobody@localhost alice@localhost\n\
+                 alice@elsewhere bob@localhost\n\
+                 alice@localhost bob@localhost/phone\n\
+                 alice@localhost carol@localhost Carol\n\
+                 # comment\n\
+                 bob@localhost alice@localhost\n";
+    let output = server.cli_stdin(&["roster", "import"], input).unwrap_err();
+    for expected in [
+        "line 2: missing contact",
+        "line 3: alice@localhost has bob@localhost already (line 1)",
+        "line 4: no account nobody@localhost",
+        "line 5: `elsewhere` is not a configured host",
+        "line 6: `bob@localhost/phone` is not a valid bare JID",
+        "line 7: `Carol` is not a subscription",
+        "6 bad line(s); nothing was imported",
+    ] {
+        assert!(output.contains(expected), "expected {expected:?} in {output}");
+    }
+    assert!(!output.contains("line 1:") && !output.contains("line 9:"), "{output}");
+    for user in ["alice", "bob"] {
+        let reply = roster_of(&server, user).await;
+        assert!(roster_items(&reply).is_empty() && reply.contains("ver='0'"), "{user}: {reply}");
+    }
+}

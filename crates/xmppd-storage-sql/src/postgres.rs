@@ -5,6 +5,7 @@
 //! locale. Bulk imports send whole columns as arrays through `UNNEST`, one
 //! round trip per [`BULK_CHUNK`] accounts.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,17 +15,20 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
 use xmppd_storage::{
-    AuthStore, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem, RosterStore,
-    StorageError, StoredCredential, validate,
+    AuthStore, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem,
+    RosterStore, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
-use crate::rows::{GroupRow, ItemRow, roster_items};
+use crate::rows::{GroupRow, ItemRow, roster_items, sorted_import};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Accounts sent per `INSERT … SELECT FROM UNNEST` statement in a bulk import.
 pub const BULK_CHUNK: usize = 5_000;
+
+/// Roster items sent per `UNNEST` statement in a roster import.
+pub const ROSTER_IMPORT_CHUNK: usize = 10_000;
 
 /// How long a caller waits for a free pooled connection (or a new one)
 /// before getting a transient error.
@@ -513,6 +517,121 @@ async fn bump_roster_version(connection: &mut PgConnection, host: &str, user: &s
     to_u64(version, "roster version")
 }
 
+/// Bumps the versions of the importing users (given in sorted order, so
+/// that concurrent imports lock the version rows in the same order) and
+/// returns those whose roster existed before (new version above 1): only
+/// they can have items that the import replaces.
+async fn bump_import_versions(
+    connection: &mut PgConnection,
+    host: &str,
+    users: &[&str],
+) -> Result<HashSet<String>, StorageError> {
+    let mut existing = HashSet::new();
+    for chunk in users.chunks(ROSTER_IMPORT_CHUNK) {
+        let bumped: Vec<(String, i64)> = sqlx::query_as(
+            "INSERT INTO roster_versions (host, username, version) \
+             SELECT $1, u, 1 FROM UNNEST($2::text[]) WITH ORDINALITY AS t(u, n) ORDER BY n \
+             ON CONFLICT (host, username) DO UPDATE SET version = roster_versions.version + 1 \
+             RETURNING username, version",
+        )
+        .bind(host)
+        .bind(chunk)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(db_error)?;
+        existing.extend(bumped.into_iter().filter(|(_, version)| *version > 1).map(|(user, _)| user));
+    }
+    Ok(existing)
+}
+
+/// Writes one chunk of a roster import: removes the items it replaces
+/// (their groups go by the cascade), then inserts the items and their
+/// groups, each with one statement over whole columns sent as arrays.
+async fn import_roster_chunk(
+    connection: &mut PgConnection,
+    host: &str,
+    rows: &[(&str, &RosterItem)],
+    existing: &HashSet<String>,
+) -> Result<(), StorageError> {
+    let (replaced_users, replaced_contacts): (Vec<&str>, Vec<&str>) = rows
+        .iter()
+        .filter(|(user, _)| existing.contains(*user))
+        .map(|(user, item)| (*user, item.contact.as_str()))
+        .unzip();
+    if !replaced_users.is_empty() {
+        sqlx::query(
+            "DELETE FROM roster_items r USING UNNEST($2::text[], $3::text[]) AS t(u, c) \
+             WHERE r.host = $1 AND r.username = t.u AND r.contact = t.c",
+        )
+        .bind(host)
+        .bind(replaced_users)
+        .bind(replaced_contacts)
+        .execute(&mut *connection)
+        .await
+        .map_err(db_error)?;
+    }
+
+    let mut users = Vec::with_capacity(rows.len());
+    let mut contacts = Vec::with_capacity(rows.len());
+    let mut names = Vec::with_capacity(rows.len());
+    let mut subscriptions = Vec::with_capacity(rows.len());
+    let mut asks = Vec::with_capacity(rows.len());
+    let mut approvals = Vec::with_capacity(rows.len());
+    for (user, item) in rows {
+        users.push(*user);
+        contacts.push(item.contact.as_str());
+        names.push(item.name.as_deref());
+        subscriptions.push(item.subscription.as_str());
+        asks.push(item.ask);
+        approvals.push(item.approved);
+    }
+    sqlx::query(
+        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) \
+         SELECT $1, u, c, n, s, a, p \
+         FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[]) AS t(u, c, n, s, a, p)",
+    )
+    .bind(host)
+    .bind(users)
+    .bind(contacts)
+    .bind(names)
+    .bind(subscriptions)
+    .bind(asks)
+    .bind(approvals)
+    .execute(&mut *connection)
+    .await
+    .map_err(db_error)?;
+
+    let total: usize = rows.iter().map(|(_, item)| item.groups.len()).sum();
+    if total == 0 {
+        return Ok(());
+    }
+    let mut users = Vec::with_capacity(total);
+    let mut contacts = Vec::with_capacity(total);
+    let mut positions = Vec::with_capacity(total);
+    let mut names = Vec::with_capacity(total);
+    for (user, item) in rows {
+        for (position, group) in (0i32..).zip(&item.groups) {
+            users.push(*user);
+            contacts.push(item.contact.as_str());
+            positions.push(position);
+            names.push(group.as_str());
+        }
+    }
+    sqlx::query(
+        "INSERT INTO roster_groups (host, username, contact, position, name) \
+         SELECT $1, u, c, p, g FROM UNNEST($2::text[], $3::text[], $4::int4[], $5::text[]) AS t(u, c, p, g)",
+    )
+    .bind(host)
+    .bind(users)
+    .bind(contacts)
+    .bind(positions)
+    .bind(names)
+    .execute(&mut *connection)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl RosterStore for PostgresBackend {
     async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
@@ -633,6 +752,26 @@ impl RosterStore for PostgresBackend {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(Some(version))
+    }
+
+    async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
+        validate::roster_import(host, rosters)?;
+        // Users in byte order (the "C" collation's): version rows are locked
+        // in one global order, and the rows go into the indexes in key order.
+        let rows = sorted_import(rosters);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut users: Vec<&str> = rows.iter().map(|(user, _)| *user).collect();
+        users.dedup();
+        // One transaction: dropped without commit on any error, which rolls
+        // everything back. Version rows first, the lock order of put_item.
+        let mut tx = self.begin().await?;
+        let existing = bump_import_versions(&mut tx, host, &users).await?;
+        for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
+            import_roster_chunk(&mut tx, host, chunk, &existing).await?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {

@@ -15,6 +15,7 @@
 //! roll back the last commits after a power loss, which would break the
 //! promise that acknowledged data is never lost.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -26,12 +27,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use xmppd_storage::{
-    AuthStore, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem, RosterStore,
-    StorageError, StoredCredential, validate,
+    AuthStore, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem,
+    RosterStore, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
-use crate::rows::{GroupRow, ItemRow, roster_items};
+use crate::rows::{GroupRow, ItemRow, roster_items, sorted_import};
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -51,6 +52,15 @@ pub const BULK_CHUNK: usize = 1_000;
 /// Groups per multi-row `INSERT` into `roster_groups`: 5 parameters each,
 /// so at most 5 000 bound parameters per statement.
 pub const GROUP_CHUNK: usize = 1_000;
+
+/// Roster items per multi-row statement of [`RosterStore::import_rosters`]:
+/// 7 bound parameters each, so at most 28 000 per statement, under SQLite's
+/// default limit of 32 766.
+pub const ROSTER_IMPORT_CHUNK: usize = 4_000;
+
+/// Users per multi-row version upsert of [`RosterStore::import_rosters`]
+/// (2 bound parameters each).
+const ROSTER_IMPORT_USER_CHUNK: usize = 10_000;
 
 /// Statements of [`AuthStore::delete_account`] after the account row itself,
 /// all in its transaction. Groups go with their roster items through
@@ -523,6 +533,89 @@ async fn bump_roster_version(connection: &mut SqliteConnection, host: &str, user
     to_u64(version, "roster version")
 }
 
+/// Bumps the versions of the importing users with multi-row upserts and
+/// returns those whose roster existed before (new version above 1): only
+/// they can have items that the import replaces.
+async fn bump_import_versions(
+    connection: &mut SqliteConnection,
+    host: &str,
+    users: &[&str],
+) -> Result<HashSet<String>, StorageError> {
+    let mut existing = HashSet::new();
+    for chunk in users.chunks(ROSTER_IMPORT_USER_CHUNK) {
+        let mut upsert = QueryBuilder::<Sqlite>::new("INSERT INTO roster_versions (host, username, version) ");
+        upsert.push_values(chunk, |mut row, user| {
+            row.push_bind(host).push_bind(*user).push("1");
+        });
+        upsert.push(
+            " ON CONFLICT (host, username) DO UPDATE SET version = roster_versions.version + 1 \
+             RETURNING username, version",
+        );
+        let bumped: Vec<(String, i64)> = upsert.build_query_as().fetch_all(&mut *connection).await.map_err(db_error)?;
+        existing.extend(bumped.into_iter().filter(|(_, version)| *version > 1).map(|(user, _)| user));
+    }
+    Ok(existing)
+}
+
+/// Writes one chunk of a roster import: removes the items it replaces
+/// (their groups go by the cascade), then inserts the items and their
+/// groups with multi-row `INSERT`s.
+async fn import_roster_chunk(
+    connection: &mut SqliteConnection,
+    host: &str,
+    rows: &[(&str, &RosterItem)],
+    existing: &HashSet<String>,
+) -> Result<(), StorageError> {
+    let replaced: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|(user, _)| existing.contains(*user))
+        .map(|(user, item)| (*user, item.contact.as_str()))
+        .collect();
+    if !replaced.is_empty() {
+        let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM roster_items WHERE host = ");
+        delete.push_bind(host).push(" AND (username, contact) IN (VALUES ");
+        let mut list = delete.separated(", ");
+        for (user, contact) in replaced {
+            list.push("(").push_bind_unseparated(user).push_unseparated(", ");
+            list.push_bind_unseparated(contact).push_unseparated(")");
+        }
+        delete.push(")");
+        delete.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) ",
+    );
+    insert.push_values(rows, |mut row, (user, item)| {
+        row.push_bind(host)
+            .push_bind(*user)
+            .push_bind(item.contact.as_str())
+            .push_bind(item.name.as_deref())
+            .push_bind(item.subscription.as_str())
+            .push_bind(item.ask)
+            .push_bind(item.approved);
+    });
+    insert.build().execute(&mut *connection).await.map_err(db_error)?;
+
+    let groups: Vec<(&str, &str, i64, &str)> = rows
+        .iter()
+        .flat_map(|(user, item)| {
+            (0i64..)
+                .zip(&item.groups)
+                .map(move |(position, group)| (*user, item.contact.as_str(), position, group.as_str()))
+        })
+        .collect();
+    for chunk in groups.chunks(GROUP_CHUNK) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO roster_groups (host, username, contact, position, name) ");
+        insert.push_values(chunk, |mut row, (user, contact, position, name)| {
+            row.push_bind(host).push_bind(*user).push_bind(*contact).push_bind(*position).push_bind(*name);
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl RosterStore for SqliteBackend {
     async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
@@ -636,6 +729,24 @@ impl RosterStore for SqliteBackend {
         }
         tx.commit().await.map_err(db_error)?;
         Ok(Some(version))
+    }
+
+    async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
+        validate::roster_import(host, rosters)?;
+        let rows = sorted_import(rosters);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut users: Vec<&str> = rows.iter().map(|(user, _)| *user).collect();
+        users.dedup();
+        // One write transaction: dropped without commit on any error, which
+        // rolls everything back.
+        let mut tx = self.begin_write().await?;
+        let existing = bump_import_versions(&mut tx, host, &users).await?;
+        for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
+            import_roster_chunk(&mut tx, host, chunk, &existing).await?;
+        }
+        tx.commit().await.map_err(db_error)
     }
 
     async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {

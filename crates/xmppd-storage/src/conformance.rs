@@ -29,7 +29,9 @@ use std::task::Poll;
 
 use async_trait::async_trait;
 
-use crate::{PendingIn, RosterItem, Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len};
+use crate::{
+    PendingIn, Roster, RosterItem, Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len,
+};
 
 /// A backend under test plus whatever must outlive it (a temporary
 /// directory, a scratch database).
@@ -94,6 +96,10 @@ macro_rules! conformance_tests {
             roster_deleted_with_account,
             roster_invalid_input_is_rejected,
             roster_concurrent_puts_versions_distinct,
+            roster_import_reads_back,
+            roster_import_is_atomic,
+            roster_import_is_idempotent,
+            roster_import_2100_users,
             offline_fifo_and_remove_through,
             offline_quota_is_exact,
             offline_binary_and_large,
@@ -1052,6 +1058,153 @@ pub async fn roster_concurrent_puts_versions_distinct(storage: &dyn Storage) {
     let whole = roster.roster(HOST, "alice").await.unwrap();
     assert_eq!(whole.version, 25);
     assert_eq!(whole.items.len(), 25);
+}
+
+/// Conformance case: a roster import writes every user's items with their
+/// groups in order, replaces the items it names (every field, groups
+/// included), keeps the others, and bumps each user's version once.
+pub async fn roster_import_reads_back(storage: &dyn Storage) {
+    let roster = storage.roster();
+    // alice has a roster already: juliet (to be replaced) and nurse (kept).
+    let juliet = RosterItem { name: Some("Juliet".into()), ..roster_item("juliet@example.com", &["Old", "Older"]) };
+    let nurse = roster_item("nurse@example.com", &["Capulets"]);
+    roster.put_item(HOST, "alice", &juliet, None).await.unwrap();
+    roster.put_item(HOST, "alice", &nurse, None).await.unwrap();
+    roster.put_item(OTHER_HOST, "bob", &juliet, None).await.unwrap();
+
+    let juliet2 = RosterItem {
+        name: None,
+        subscription: Subscription::Both,
+        ..roster_item("juliet@example.com", &["Zeta", "Friends, close", "\u{5BB6}\u{65CF}"])
+    };
+    let romeo = RosterItem {
+        name: Some("R\u{F6}meo".into()),
+        subscription: Subscription::From,
+        ask: true,
+        approved: true,
+        ..roster_item("romeo@example.net", &[])
+    };
+    let tybalt = RosterItem { subscription: Subscription::To, ..roster_item("Tybalt@example.com", &["b", "a"]) };
+    let imported = vec![
+        // Given out of order on purpose: the stores sort.
+        ("bob".to_owned(), vec![romeo.clone(), tybalt.clone(), juliet2.clone()]),
+        ("alice".to_owned(), vec![romeo.clone(), juliet2.clone()]),
+        ("carol".to_owned(), vec![]),
+        ("Alice".to_owned(), vec![tybalt.clone()]),
+    ];
+    roster.import_rosters(HOST, &imported).await.unwrap();
+
+    let alice = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(alice.version, 3, "two puts, then one bump for the whole import");
+    assert_eq!(alice.items, [juliet2.clone(), nurse.clone(), romeo.clone()]);
+    let bob = roster.roster(HOST, "bob").await.unwrap();
+    assert_eq!(bob.version, 1, "a new roster starts at 1");
+    // Byte order: 'T' < 'j' < 'r'.
+    assert_eq!(bob.items, [tybalt.clone(), juliet2.clone(), romeo.clone()]);
+    assert_eq!(roster.roster(HOST, "Alice").await.unwrap(), Roster { version: 1, items: vec![tybalt.clone()] });
+    // A user listed without items is left alone.
+    assert_eq!(roster.roster(HOST, "carol").await.unwrap(), Roster::default());
+    // Other hosts are untouched.
+    assert_eq!(roster.roster(OTHER_HOST, "bob").await.unwrap(), Roster { version: 1, items: vec![juliet.clone()] });
+    assert_eq!(roster.item(HOST, "bob", "juliet@example.com").await.unwrap(), Some(juliet2.clone()));
+
+    // Single-item writes carry on from the imported version.
+    assert_eq!(roster.put_item(HOST, "bob", &nurse, None).await.unwrap(), 2);
+    assert_eq!(roster.remove_item(HOST, "alice", "romeo@example.net").await.unwrap(), Some(4));
+    // An empty import is fine and changes nothing.
+    roster.import_rosters(HOST, &[]).await.unwrap();
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap().version, 4);
+}
+
+/// Conformance case: a roster import with anything invalid in it is refused
+/// as a whole: nothing is written and no version changes.
+pub async fn roster_import_is_atomic(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let kept = roster_item("kept@example.com", &["G"]);
+    roster.put_item(HOST, "alice", &kept, None).await.unwrap();
+    let before = roster.roster(HOST, "alice").await.unwrap();
+    let good = |user: &str| -> crate::ImportedRoster {
+        (user.to_owned(), vec![roster_item("juliet@example.com", &["Friends"]), roster_item("kept@example.com", &[])])
+    };
+    let with_last = |last: crate::ImportedRoster| vec![good("alice"), good("bob"), last];
+    let cases: Vec<(&str, Vec<crate::ImportedRoster>)> = vec![
+        ("empty group", with_last(("carol".into(), vec![roster_item("a@x", &["ok"]), roster_item("b@x", &[""])]))),
+        ("NUL in contact", with_last(("carol".into(), vec![roster_item("a\0b@x", &[])]))),
+        ("duplicate group", with_last(("carol".into(), vec![roster_item("a@x", &["g", "g"])]))),
+        ("contact twice", with_last(("carol".into(), vec![roster_item("a@x", &[]), roster_item("a@x", &["g"])]))),
+        ("user twice", with_last(good("alice"))),
+        ("empty user", with_last((String::new(), vec![roster_item("a@x", &[])]))),
+        (
+            "NUL in name",
+            with_last(("carol".into(), vec![RosterItem { name: Some("n\0".into()), ..roster_item("a@x", &[]) }])),
+        ),
+    ];
+    for (what, rosters) in cases {
+        assert_invalid(roster.import_rosters(HOST, &rosters).await, what);
+        assert_eq!(roster.roster(HOST, "alice").await.unwrap(), before, "{what}");
+        assert_eq!(roster.roster(HOST, "bob").await.unwrap(), Roster::default(), "{what}");
+        assert_eq!(roster.roster(HOST, "carol").await.unwrap(), Roster::default(), "{what}");
+    }
+    assert_invalid(roster.import_rosters("", &[good("bob")]).await, "empty host");
+    assert_eq!(roster.roster(HOST, "bob").await.unwrap(), Roster::default());
+}
+
+/// Conformance case: importing the same rosters again leaves the same
+/// content (only the versions move on, once per import).
+pub async fn roster_import_is_idempotent(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let rosters: Vec<crate::ImportedRoster> = (0..5)
+        .map(|u| {
+            let items = (0..4)
+                .map(|c| RosterItem {
+                    subscription: Subscription::Both,
+                    name: (c % 2 == 0).then(|| format!("contact {c}")),
+                    ..roster_item(&format!("c{c}@example.net"), if c == 3 { &["x", "y"] } else { &[] })
+                })
+                .collect();
+            (format!("user{u}"), items)
+        })
+        .collect();
+    roster.import_rosters(HOST, &rosters).await.unwrap();
+    let first: Vec<Roster> = join_all(rosters.iter().map(|(user, _)| roster.roster(HOST, user)).collect())
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    roster.import_rosters(HOST, &rosters).await.unwrap();
+    for ((user, items), before) in rosters.iter().zip(&first) {
+        let after = roster.roster(HOST, user).await.unwrap();
+        assert_eq!(before.version, 1, "{user}");
+        assert_eq!(after.version, 2, "{user}");
+        assert_eq!(&after.items, items, "{user}");
+        assert_eq!(after.items, before.items, "{user}");
+    }
+}
+
+/// Conformance case: the fan-out benchmark's rosters, 2100 users in groups
+/// of 21 with 20 contacts each (42 000 items), in one import.
+pub async fn roster_import_2100_users(storage: &dyn Storage) {
+    let roster = storage.roster();
+    let contacts_of = |user: u32| -> Vec<RosterItem> {
+        let start = user / 21 * 21;
+        (start..start + 21)
+            .filter(|&other| other != user)
+            .map(|other| RosterItem {
+                subscription: Subscription::Both,
+                ..roster_item(&format!("fan{other}@{HOST}"), &[])
+            })
+            .collect()
+    };
+    let rosters: Vec<crate::ImportedRoster> = (0..2100).map(|user| (format!("fan{user}"), contacts_of(user))).collect();
+    roster.import_rosters(HOST, &rosters).await.unwrap();
+    for user in [0u32, 20, 21, 1049, 2099] {
+        let mut expected = contacts_of(user);
+        expected.sort_by(|a, b| a.contact.cmp(&b.contact));
+        let whole = roster.roster(HOST, &format!("fan{user}")).await.unwrap();
+        assert_eq!(whole.version, 1, "fan{user}");
+        assert_eq!(whole.items, expected, "fan{user}");
+    }
+    assert_eq!(roster.roster(HOST, "fan2100").await.unwrap(), Roster::default());
 }
 
 /// Conformance case: offline messages come back oldest first and are removed

@@ -42,7 +42,7 @@ pub mod memory;
 
 pub use error::{BoxError, StorageError};
 pub use offline::{OfflineMessage, OfflineStore};
-pub use roster::{PendingIn, Roster, RosterItem, RosterStore, Subscription};
+pub use roster::{ImportedRoster, PendingIn, Roster, RosterItem, RosterStore, Subscription};
 
 /// The SCRAM hash names a [`StoredCredential`] may carry, as written in the
 /// SASL mechanism names of RFC 5802 §4 (`SCRAM-SHA-1`) and RFC 7677 §3

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::{
-    AuthStore, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem, RosterStore,
-    Storage, StorageError, StoredCredential, validate,
+    AuthStore, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem,
+    RosterStore, Storage, StorageError, StoredCredential, validate,
 };
 
 /// (host, user) — the address of an account.
@@ -284,6 +284,21 @@ impl RosterStore for MemoryStorage {
         }
         roster.version += 1;
         Ok(Some(roster.version))
+    }
+
+    async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
+        // Everything is checked before the first change, so a refused
+        // import leaves the state as it was.
+        validate::roster_import(host, rosters)?;
+        let mut state = self.lock()?;
+        for (user, items) in rosters.iter().filter(|(_, items)| !items.is_empty()) {
+            let roster = state.rosters.entry(account_key(host, user)).or_default();
+            for item in items {
+                roster.items.insert(item.contact.clone(), item.clone());
+            }
+            roster.version += 1;
+        }
+        Ok(())
     }
 
     async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {

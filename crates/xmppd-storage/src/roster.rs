@@ -108,6 +108,10 @@ pub struct PendingIn {
     pub status: Option<String>,
 }
 
+/// One user's part of a bulk roster import
+/// ([`RosterStore::import_rosters`]): the username and the items to write.
+pub type ImportedRoster = (String, Vec<RosterItem>);
+
 /// Rosters and pending subscription requests, per (host, user).
 ///
 /// Every write that changes the roster bumps its version and returns the
@@ -136,6 +140,23 @@ pub trait RosterStore: Send + Sync {
     /// Removes the item; returns the new version, or `None` (and no version
     /// change) if there was no such item.
     async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError>;
+
+    /// Writes the items of many users of `host` in a single transaction,
+    /// for provisioning (`xmppd roster import`): either everything is
+    /// written or nothing is.
+    ///
+    /// Each item inserts or replaces (every field, groups included) the
+    /// user's item for the same contact; the user's other items stay. Each
+    /// user with at least one item gets its version bumped exactly once
+    /// (to 1 for a roster never written); a user listed with no items is
+    /// left alone. There is no item limit (unlike
+    /// [`put_item`](Self::put_item)'s `max_items`), and the accounts need
+    /// not exist.
+    ///
+    /// Fails with [`StorageError::InvalidInput`], writing nothing, if the
+    /// host, a username or an item is refused by [`validate`](crate::validate),
+    /// if a user is listed twice, or if a user's list holds a contact twice.
+    async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError>;
 
     /// Records an unanswered inbound subscription request (replacing an
     /// earlier one from the same contact).

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use crate::{RosterItem, StorageError, StoredCredential, scram_hash_output_len};
+use crate::{ImportedRoster, RosterItem, StorageError, StoredCredential, scram_hash_output_len};
 
 /// Longest host or username accepted, in bytes: RFC 7622 §3.2.1 and §3.3.1
 /// limit a domainpart and a localpart to 1023 octets each.
@@ -123,6 +123,32 @@ pub fn roster_item(item: &RosterItem) -> Result<(), StorageError> {
         text("group", group, MAX_GROUP_BYTES, false)?;
         if !seen.insert(group.as_str()) {
             return Err(StorageError::invalid_input(format!("group {group:?} given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a bulk roster import
+/// ([`RosterStore::import_rosters`](crate::RosterStore::import_rosters)):
+/// the [`host`], every [`username`] and [`roster_item`], no user listed
+/// twice and no contact twice in one user's list.
+pub fn roster_import(host_name: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
+    host(host_name)?;
+    let mut users = HashSet::with_capacity(rosters.len());
+    for (user, items) in rosters {
+        username(user)?;
+        if !users.insert(user.as_str()) {
+            return Err(StorageError::invalid_input(format!("roster of {user:?} given twice")));
+        }
+        let mut contacts = HashSet::with_capacity(items.len());
+        for item in items {
+            roster_item(item)?;
+            if !contacts.insert(item.contact.as_str()) {
+                return Err(StorageError::invalid_input(format!(
+                    "contact {:?} given twice in the roster of {user:?}",
+                    item.contact
+                )));
+            }
         }
     }
     Ok(())
