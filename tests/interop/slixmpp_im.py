@@ -173,9 +173,9 @@ async def subscription():
     # B to->none; B sees A go unavailable (§3.2).
     a.send_presence(pto=B, ptype="unsubscribed")
     await expect_push(a, B, "none")
-    await expect_push(b, A, "none")
-    await expect_presence(b, "unsubscribed", A)
     await expect_presence(b, "unavailable", A)
+    await expect_presence(b, "unsubscribed", A)
+    await expect_push(b, A, "none")
     print("step 6: unsubscribed: cancel, unavailable follows")
 
     # Spoofed approval: B says "subscribed" though A never asked again:
@@ -242,6 +242,10 @@ async def presence():
     # other resource (§4.2.2, §4.3).
     a2 = make_client("alice", resource="phone", priority=5)
     await asyncio.wait_for(a2.ready, TIMEOUT)
+    # Its own presence comes back first (§4.2.2: all available resources,
+    # the sender included), then B's (probe answer), then the sibling's.
+    got = await expect_presence(a2, "available", A)
+    assert got[1] == f"{A}/phone", got
     await expect_presence(a2, "available", B)
     got = await expect_presence(a2, "available", A)
     assert got[1] == f"{A}/test", got

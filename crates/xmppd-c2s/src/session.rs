@@ -340,6 +340,12 @@ impl Session {
                 features.channel_bindings = advertised_channel_binding_types(&cb);
                 features.mechanisms = mechanisms.clone();
                 self.offered = mechanisms;
+                // Pre-authentication services (XEP-0077 in-band
+                // registration) only over TLS: XEP-0077 §11 calls them
+                // insecure on an unprotected channel.
+                if let (true, Some(host)) = (tls_active, &self.host) {
+                    features.extra = self.server.pre_auth_stream_features(host).to_vec();
+                }
             }
             Phase::Bind => {
                 features.bind = true;
@@ -367,6 +373,20 @@ impl Session {
                 return self.stream_error(condition, error.text());
             }
         };
+        // An IQ before authentication, over TLS: a module may serve it
+        // (XEP-0077 §3.1 registration); otherwise it stays a stanza before
+        // authentication, which `classify` refuses.
+        if self.phase == Phase::Sasl
+            && self.transport.is_tls()
+            && element.is("iq", xmppd_proto::ns::CLIENT)
+            && let Some(host) = self.host.clone()
+        {
+            let peer_ip = self.transport.peer_ip();
+            if let Some(reply) = self.server.pre_auth_iq(&host, peer_ip, &element).await {
+                reply.write_to(&mut self.out, xmppd_proto::ns::CLIENT);
+                return Flow::Continue;
+            }
+        }
         let command = match self.phase.classify(&element, !self.transport.is_tls()) {
             Ok(command) => command,
             Err(error) => return self.stream_error(error.condition, error.text),

@@ -52,6 +52,17 @@ impl Transport {
         Ok(())
     }
 
+    /// The peer's IP address (for per-address limits), if the socket
+    /// still knows it.
+    pub fn peer_ip(&self) -> Option<std::net::IpAddr> {
+        let tcp = match self {
+            Transport::Plain(tcp) => tcp,
+            Transport::Tls(tls) => &tls.tcp,
+            Transport::Broken => return None,
+        };
+        tcp.peer_addr().ok().map(|addr| addr.ip().to_canonical())
+    }
+
     /// Channel-binding data for SCRAM-*-PLUS (RFC 9266, RFC 5929).
     pub fn channel_binding(&self, server_end_point: &[u8]) -> ChannelBindingData {
         let Transport::Tls(tls) = self else { return ChannelBindingData::default() };

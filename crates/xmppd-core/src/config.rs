@@ -44,11 +44,20 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Seconds to wait for sessions to close on shutdown.
     pub shutdown_grace_secs: u64,
+    /// Server administrators: bare JIDs (`user@host`, canonical form) of
+    /// local accounts. They may run the XEP-0133 service administration
+    /// commands on every host; nobody else sees those commands.
+    pub admins: Vec<String>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { hosts: vec!["localhost".into()], data_dir: PathBuf::from("./data"), shutdown_grace_secs: 5 }
+        ServerConfig {
+            hosts: vec!["localhost".into()],
+            data_dir: PathBuf::from("./data"),
+            shutdown_grace_secs: 5,
+            admins: Vec::new(),
+        }
     }
 }
 
@@ -222,6 +231,9 @@ impl Default for ModulesConfig {
                 "vcard".into(),
                 "contact_addresses".into(),
                 "last".into(),
+                "register".into(),
+                "adhoc".into(),
+                "admin_adhoc".into(),
             ],
             settings: BTreeMap::new(),
         }
@@ -264,6 +276,25 @@ impl Config {
             }
             if self.server.hosts.iter().filter(|h| *h == host).count() > 1 {
                 problem(&format!("server.hosts[{i}]"), format!("`{host}` is listed twice"));
+            }
+        }
+        for (i, admin) in self.server.admins.iter().enumerate() {
+            let path = format!("server.admins[{i}]");
+            match admin.parse::<xmppd_jid::BareJid>() {
+                Ok(jid) if jid.node().is_none() => {
+                    problem(&path, format!("`{admin}` has no localpart; write the account, e.g. `admin@{jid}`"));
+                }
+                Ok(jid) if jid.as_str() != admin => {
+                    problem(&path, format!("`{admin}` is not in canonical form; write `{jid}`"));
+                }
+                Ok(jid) if !self.server.hosts.iter().any(|host| host == jid.domain()) => {
+                    problem(&path, format!("`{admin}` is not an account of a configured host (server.hosts)"));
+                }
+                Ok(_) => {}
+                Err(e) => problem(&path, format!("`{admin}` is not a valid bare JID: {e}")),
+            }
+            if self.server.admins.iter().filter(|a| *a == admin).count() > 1 {
+                problem(&path, format!("`{admin}` is listed twice"));
             }
         }
         if self.listen.c2s.is_empty() && self.listen.c2s_direct_tls.is_empty() {
@@ -368,6 +399,32 @@ mod tests {
         assert_eq!(
             paths,
             ["server.hosts[0]", "server.hosts[1]", "c2s.max_stanza_bytes", "auth.scram_iterations", "storage.backend"]
+        );
+    }
+
+    #[test]
+    fn admins_must_be_local_canonical_bare_jids() {
+        let config: Config = toml::from_str(
+            r#"
+            [server]
+            hosts = ["example.org"]
+            admins = ["root@example.org", "Root@Example.org", "example.org", "root@example.org/laptop",
+                      "root@elsewhere.org", "root@example.org"]
+            "#,
+        )
+        .unwrap();
+        let problems: Vec<(String, bool)> =
+            config.validate().into_iter().map(|p| (p.path, p.message.contains("twice"))).collect();
+        assert_eq!(
+            problems,
+            [
+                ("server.admins[0]".to_owned(), true),
+                ("server.admins[1]".to_owned(), false),
+                ("server.admins[2]".to_owned(), false),
+                ("server.admins[3]".to_owned(), false),
+                ("server.admins[4]".to_owned(), false),
+                ("server.admins[5]".to_owned(), true),
+            ]
         );
     }
 

@@ -6,6 +6,8 @@
 //! bus: those are handed in as trait objects by the `xmppd-server` binary.
 #![warn(missing_docs)]
 
+pub mod accounts;
+pub mod adhoc;
 pub mod config;
 pub mod hooks;
 pub mod module;
@@ -15,9 +17,14 @@ pub mod roster;
 pub mod server;
 pub mod stanza;
 
+pub use accounts::AccountError;
+pub use adhoc::{AdhocCommand, AdhocOutcome, AdhocReply, AdhocRequest, CommandAccess, NoteType};
 pub use config::Config;
 pub use hooks::{HookFlow, KindSet, SessionHook, SessionHookPoint, StanzaHook, StanzaHookPoint};
-pub use module::{IqHandler, IqRequest, ModuleContext, ModuleDef, Protocol, Scope, Support};
+pub use module::{
+    DiscoNodes, IqHandler, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqHandler, PreAuthIqRequest,
+    Protocol, Scope, Support,
+};
 pub use queue::{Outbound, SessionQueue};
 pub use registry::{BindError, ResourceConflict, SessionEntry, SessionRegistry};
 pub use server::{Server, ServerBuilder, Stores};

@@ -2,14 +2,16 @@
 //! through a [`ModuleContext`]. Adding a XEP touches no core file.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use xmppd_jid::DomainJid;
+use xmppd_jid::{DomainJid, Jid};
 use xmppd_proto::StanzaErrorCondition;
 use xmppd_xml::Element;
 
+use crate::adhoc::{AdhocCommand, AdhocCommandEntry, CommandAccess};
 use crate::hooks::{
     HookTable, KindSet, SessionHook, SessionHookEntry, SessionHookPoint, StanzaHook, StanzaHookEntry, StanzaHookPoint,
 };
@@ -79,6 +81,75 @@ pub trait IqHandler: Send + Sync {
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome;
 }
 
+/// An IQ received on a client stream before authentication (in the SASL
+/// phase, over TLS), handed to a [`PreAuthIqHandler`]. There is no JID yet:
+/// only the stream's host and the peer's address are known.
+pub struct PreAuthIqRequest<'a> {
+    /// The server, for storage and account creation.
+    pub server: &'a Arc<Server>,
+    /// The host the stream was opened to.
+    pub host: &'a DomainJid,
+    /// The client's IP address, when known (for per-address limits).
+    pub peer_ip: Option<IpAddr>,
+    /// `get` or `set`.
+    pub iq_type: IqType,
+    /// The single payload of the IQ.
+    pub payload: Element,
+}
+
+/// A stanza error with an optional human-readable text (RFC 6120 §8.3.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreAuthError {
+    /// The defined condition.
+    pub condition: StanzaErrorCondition,
+    /// The error `type`; `None` means the condition's usual type.
+    pub error_type: Option<xmppd_proto::ErrorType>,
+    /// `<text/>` for the client.
+    pub text: Option<&'static str>,
+}
+
+impl From<StanzaErrorCondition> for PreAuthError {
+    fn from(condition: StanzaErrorCondition) -> Self {
+        PreAuthError { condition, error_type: None, text: None }
+    }
+}
+
+/// What a pre-authentication IQ handler answers.
+pub type PreAuthOutcome = Result<Option<Element>, PreAuthError>;
+
+/// Handles IQs before authentication (e.g. XEP-0077 registration).
+#[async_trait]
+pub trait PreAuthIqHandler: Send + Sync {
+    /// Handles one request.
+    async fn handle(&self, request: PreAuthIqRequest<'_>) -> PreAuthOutcome;
+}
+
+/// A disco node provider: answers disco#info and disco#items queries with
+/// a `node` attribute (XEP-0030 §3.2, §4.2) for the nodes it knows.
+#[async_trait]
+pub trait DiscoNodes: Send + Sync {
+    /// The `<identity/>` and `<feature/>` children of the disco#info answer
+    /// for `node` as `requester` sees it, or `None` when the node is not
+    /// this provider's.
+    async fn info(
+        &self,
+        server: &Arc<Server>,
+        host: &DomainJid,
+        requester: &Jid,
+        node: &str,
+    ) -> Option<Result<Vec<Element>, StanzaErrorCondition>>;
+
+    /// The `<item/>` children of the disco#items answer for `node`, or
+    /// `None` when the node is not this provider's.
+    async fn items(
+        &self,
+        server: &Arc<Server>,
+        host: &DomainJid,
+        requester: &Jid,
+        node: &str,
+    ) -> Option<Result<Vec<Element>, StanzaErrorCondition>>;
+}
+
 /// One entry of the IQ dispatch table.
 pub(crate) struct IqRoute {
     pub(crate) iq_type: IqType,
@@ -105,6 +176,15 @@ pub(crate) struct HostRegistrations {
     /// Extra `<stream:features/>` children offered once the client is
     /// authenticated (e.g. roster versioning, RFC 6121 §2.6.1), serialised.
     pub(crate) stream_features: Vec<u8>,
+    /// Extra `<stream:features/>` children offered before authentication
+    /// (next to the SASL mechanisms, over TLS), serialised.
+    pub(crate) pre_auth_stream_features: Vec<u8>,
+    /// Pre-authentication IQ handlers by payload namespace.
+    pub(crate) pre_auth_iq_handlers: HashMap<&'static str, Arc<dyn PreAuthIqHandler>>,
+    /// XEP-0050 ad-hoc commands, in registration order.
+    pub(crate) adhoc_commands: Vec<AdhocCommandEntry>,
+    /// Providers of disco#info / disco#items for nodes (XEP-0030 §3.2, §4.2).
+    pub(crate) disco_nodes: Vec<Arc<dyn DiscoNodes>>,
 }
 
 impl HostRegistrations {
@@ -212,6 +292,42 @@ impl ModuleContext<'_> {
     /// (RFC 6120 §4.3.2), next to resource binding.
     pub fn stream_feature(&mut self, feature: &Element) {
         feature.write_to(&mut self.registrations.stream_features, xmppd_proto::ns::STREAM);
+    }
+
+    /// Offers `feature` in the stream features before authentication, next
+    /// to the SASL mechanisms (e.g. XEP-0077 §8 in-band registration). The
+    /// client session offers these only over TLS.
+    pub fn pre_auth_stream_feature(&mut self, feature: &Element) {
+        feature.write_to(&mut self.registrations.pre_auth_stream_features, xmppd_proto::ns::STREAM);
+    }
+
+    /// Registers a handler for IQ get/set with a payload in namespace `ns`
+    /// received before authentication (see [`Server::pre_auth_iq`]). One
+    /// handler per namespace; a later registration replaces an earlier one.
+    pub fn pre_auth_iq_handler(&mut self, ns: &'static str, handler: impl PreAuthIqHandler + 'static) {
+        self.registrations.pre_auth_iq_handlers.insert(ns, Arc::new(handler));
+    }
+
+    /// Declares a XEP-0050 ad-hoc command on this host: `node` names it
+    /// (unique per host; a later registration of the same node replaces the
+    /// earlier one), `name` labels it in the command list, and only
+    /// requesters `access` allows see or run it.
+    pub fn adhoc_command(
+        &mut self,
+        node: &'static str,
+        name: &'static str,
+        access: CommandAccess,
+        handler: impl AdhocCommand + 'static,
+    ) {
+        let commands = &mut self.registrations.adhoc_commands;
+        commands.retain(|command| command.node != node);
+        commands.push(AdhocCommandEntry { node, name, access, handler: Arc::new(handler) });
+    }
+
+    /// Adds a provider of disco#info / disco#items answers for nodes
+    /// (XEP-0030 §3.2, §4.2); providers are asked in registration order.
+    pub fn disco_nodes(&mut self, provider: impl DiscoNodes + 'static) {
+        self.registrations.disco_nodes.push(Arc::new(provider));
     }
 }
 

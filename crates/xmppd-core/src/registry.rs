@@ -311,6 +311,23 @@ impl SessionRegistry {
         self.len() == 0
     }
 
+    /// The accounts of `domain` with at least one bound session, sorted,
+    /// at most `limit` of them, and how many there are in all.
+    /// The lock is held only to copy the JIDs, not to sort them.
+    pub fn online_accounts(&self, domain: &str, limit: usize) -> (Vec<BareJid>, usize) {
+        let mut accounts: Vec<BareJid> = {
+            let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if limit == 0 {
+                return (Vec::new(), map.keys().filter(|bare| bare.domain() == domain).count());
+            }
+            map.keys().filter(|bare| bare.domain() == domain).cloned().collect()
+        };
+        let total = accounts.len();
+        accounts.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        accounts.truncate(limit);
+        (accounts, total)
+    }
+
     /// Asks every session to close with `condition` (e.g. `system-shutdown`).
     pub fn close_all(&self, condition: StreamErrorCondition, text: &'static str) {
         let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -371,6 +388,18 @@ mod tests {
         let b = registry.bind(&juliet, None, ResourceConflict::Replace).unwrap();
         assert_ne!(a.jid(), b.jid());
         assert_eq!(a.jid().resource().len(), 12);
+    }
+
+    #[test]
+    fn online_accounts_per_domain() {
+        let registry = SessionRegistry::new(8, 10);
+        for jid in ["romeo@a.example", "juliet@a.example", "juliet@a.example", "nurse@b.example"] {
+            registry.bind(&bare(jid), None, ResourceConflict::Replace).unwrap();
+        }
+        let (accounts, total) = registry.online_accounts("a.example", 1);
+        assert_eq!((accounts, total), (vec![bare("juliet@a.example")], 2));
+        assert_eq!(registry.online_accounts("a.example", 0), (vec![], 2));
+        assert_eq!(registry.online_accounts("b.example", 10), (vec![bare("nurse@b.example")], 1));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! up in `docs/design/routing.md`.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use xmppd_jid::{BareJid, DomainJid, FullJid, Jid};
@@ -14,9 +15,10 @@ use xmppd_storage::{
 use xmppd_xml::Element;
 
 use crate::CoreError;
+use crate::adhoc::AdhocCommandEntry;
 use crate::config::Config;
 use crate::hooks::{HookFlow, SessionHookPoint, StanzaHookPoint};
-use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, Scope};
+use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqRequest, Scope};
 use crate::queue::{Outbound, PushError};
 use crate::registry::{SessionEntry, SessionRegistry};
 use crate::roster::RosterService;
@@ -217,6 +219,90 @@ impl Server {
         self.hosts.get(host).map(|h| h.disco_extensions.clone()).unwrap_or_default()
     }
 
+    /// The serialised extra stream features a host offers before
+    /// authentication ([`ModuleContext::pre_auth_stream_feature`]).
+    pub fn pre_auth_stream_features(&self, host: &DomainJid) -> &[u8] {
+        self.hosts.get(host).map(|h| h.pre_auth_stream_features.as_slice()).unwrap_or_default()
+    }
+
+    /// Answers an IQ a client sent before authenticating (e.g. XEP-0077
+    /// §3.1 registration), when a module registered a pre-authentication
+    /// handler for its payload namespace; `None` otherwise, and for
+    /// anything but a get or set, so that the caller keeps treating it as
+    /// a stanza before authentication (RFC 6120 §4.9.3.12 `not-authorized`).
+    ///
+    /// The reply has no `from`/`to`: the client has no address yet. An IQ
+    /// addressed to another entity than the stream's host is refused with
+    /// `service-unavailable`; one without exactly one payload with
+    /// `bad-request` (RFC 6120 §8.2.3).
+    pub async fn pre_auth_iq(
+        self: &Arc<Self>,
+        host: &DomainJid,
+        peer_ip: Option<IpAddr>,
+        iq: &Element,
+    ) -> Option<Element> {
+        let iq_type = IqType::from_attr(iq.attr("type")?)?;
+        if matches!(iq_type, IqType::Result | IqType::Error) {
+            return None;
+        }
+        let mut children = iq.children();
+        let payload = children.next()?;
+        let handler = self.hosts.get(host)?.pre_auth_iq_handlers.get(payload.ns())?.clone();
+        let id = iq.attr("id").unwrap_or_default();
+        if children.next().is_some() {
+            return Some(pre_auth_error_reply(id, &StanzaErrorCondition::BadRequest.into()));
+        }
+        if let Some(to) = iq.attr("to")
+            && to.parse::<DomainJid>().ok().as_ref() != Some(host)
+        {
+            return Some(pre_auth_error_reply(id, &StanzaErrorCondition::ServiceUnavailable.into()));
+        }
+        let request = PreAuthIqRequest { server: self, host, peer_ip, iq_type, payload: payload.clone() };
+        Some(match handler.handle(request).await {
+            Ok(payload) => {
+                Element::builder("iq", ns::CLIENT).attr("type", "result").attr("id", id).append_all(payload).build()
+            }
+            Err(error) => pre_auth_error_reply(id, &error),
+        })
+    }
+
+    /// The ad-hoc commands (XEP-0050) declared on a host.
+    pub fn adhoc_commands(&self, host: &DomainJid) -> &[AdhocCommandEntry] {
+        self.hosts.get(host).map(|h| h.adhoc_commands.as_slice()).unwrap_or_default()
+    }
+
+    /// The disco#info children of `node` on `host` as `requester` sees it,
+    /// from the first provider that knows the node; `None` if none does.
+    pub async fn disco_node_info(
+        self: &Arc<Self>,
+        host: &DomainJid,
+        requester: &Jid,
+        node: &str,
+    ) -> Option<Result<Vec<Element>, StanzaErrorCondition>> {
+        for provider in self.hosts.get(host)?.disco_nodes.iter() {
+            if let Some(answer) = provider.info(self, host, requester, node).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
+    /// The disco#items children of `node` on `host` as `requester` sees
+    /// it, from the first provider that knows the node; `None` if none does.
+    pub async fn disco_node_items(
+        self: &Arc<Self>,
+        host: &DomainJid,
+        requester: &Jid,
+        node: &str,
+    ) -> Option<Result<Vec<Element>, StanzaErrorCondition>> {
+        for provider in self.hosts.get(host)?.disco_nodes.iter() {
+            if let Some(answer) = provider.items(self, host, requester, node).await {
+                return Some(answer);
+            }
+        }
+        None
+    }
+
     /// The single routing entry point: every stanza, from any session or
     /// module, goes through here (RFC 6120 §10, RFC 6121 §8).
     pub async fn route(self: &Arc<Self>, stanza: Stanza) {
@@ -356,6 +442,13 @@ impl Server {
                     ("groupchat", _) => {
                         self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable, None);
                     }
+                    // §8.5.2.1.1: a headline goes to every non-negative
+                    // resource.
+                    ("headline", Some(_)) => {
+                        for session in available.iter().filter(|s| s.priority() >= 0) {
+                            self.push(session, &stanza);
+                        }
+                    }
                     (_, Some(top)) => {
                         for session in available.iter().filter(|s| s.priority() == top) {
                             self.push(session, &stanza);
@@ -387,13 +480,17 @@ impl Server {
         }
         // §8.5.3.2: no such resource.
         match (stanza.kind(), stanza.stanza_type().unwrap_or("")) {
-            (StanzaKind::Message, "groupchat" | "error") => {
+            (StanzaKind::Message, "groupchat" | "error" | "headline") => {
+                // §8.5.3.2.1: groupchat → service-unavailable; headline and
+                // error are silently ignored.
                 if stanza.stanza_type() == Some("groupchat") {
                     self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable, None);
                 }
             }
             (StanzaKind::Message, _) => {
-                // §8.5.3.2.1: treat as addressed to the bare JID.
+                // §8.5.3.2.1: normal and chat are treated as addressed to
+                // the bare JID (as Prosody and ejabberd do for normal too),
+                // which may store them offline.
                 self.route_to_bare(stanza, &full.to_bare()).await;
             }
             (StanzaKind::Presence, _) => {}
@@ -452,8 +549,13 @@ impl Server {
                     .and_then(|el| el.get_child("priority", xmppd_proto::ns::CLIENT).map(|p| p.text()))
                     .and_then(|text| text.trim().parse::<i8>().ok())
                     .unwrap_or(0);
+                // A session that becomes available (again) starts a new
+                // presence session: probes, pending requests and offline
+                // messages follow (RFC 6121 §3.1.3, §4.3.1).
+                let was_available = session.is_available();
                 session.set_presence(true, i32::from(priority));
-                session.mark_initial_presence().then_some(session)
+                session.mark_initial_presence();
+                (!was_available).then_some(session)
             }
             Some("unavailable") => {
                 session.set_presence(false, 0);
@@ -488,10 +590,24 @@ impl Server {
     }
 
     /// Delivers a server-generated reply to a local full JID.
+    /// A reply to a bare JID (e.g. an error for a subscription request,
+    /// which carries the user's bare JID, RFC 6121 §3.1.2) goes to the
+    /// user's available resources.
     fn deliver_reply(&self, reply: Stanza) {
-        let Some(Ok(full)) = reply.to().map(|to| to.clone().try_into_full()) else { return };
-        if let Some(session) = self.sessions.get(&full) {
-            self.push(&session, &reply);
+        let Some(to) = reply.to() else { return };
+        match to.clone().try_into_full() {
+            Ok(full) => {
+                if let Some(session) = self.sessions.get(&full) {
+                    self.push(&session, &reply);
+                }
+            }
+            Err(bare) => {
+                for session in self.sessions.sessions_of(&bare) {
+                    if session.is_available() {
+                        self.push(&session, &reply);
+                    }
+                }
+            }
         }
     }
 
@@ -542,8 +658,32 @@ impl Server {
         max_items: Option<u64>,
     ) -> Result<u64, StorageError> {
         let version = self.rosters.put(user, item, max_items).await?;
-        self.push_roster(user, crate::roster::item_element(item), version);
+        self.push_roster_item(user, item, version);
         Ok(version)
+    }
+
+    /// Writes an item without pushing it, for callers that must deliver
+    /// something first (RFC 6121 §3.1.6: the inbound stanza goes out
+    /// before the roster push); they call [`Server::push_roster_item`].
+    pub async fn write_roster_item(&self, user: &BareJid, item: &RosterItem) -> Result<u64, StorageError> {
+        self.rosters.put(user, item, None).await
+    }
+
+    /// Pushes an item to the user's interested resources (RFC 6121 §2.1.6).
+    pub fn push_roster_item(&self, user: &BareJid, item: &RosterItem, version: u64) {
+        self.push_roster(user, crate::roster::item_element(item), version);
+    }
+
+    /// Sends unavailable presence from each of the user's available
+    /// resources to `contact` (RFC 6121 §3.2.2, §3.3.3: a subscription to
+    /// the user's presence ended).
+    pub async fn send_unavailable_to(self: &Arc<Self>, user: &BareJid, contact: &Jid) {
+        for session in self.sessions.sessions_of(user) {
+            if session.is_available() {
+                let from = Jid::from(session.jid().clone());
+                self.route(Stanza::presence(&from, contact, Some("unavailable"))).await;
+            }
+        }
     }
 
     /// Removes an item and pushes the removal (RFC 6121 §2.5.2); `None` if
@@ -612,4 +752,17 @@ impl Server {
     pub fn shutdown_sessions(&self) {
         self.sessions.close_all(StreamErrorCondition::SystemShutdown, "the server is shutting down");
     }
+}
+
+/// `<iq type='error'/>` for a pre-authentication request (RFC 6120 §8.3).
+fn pre_auth_error_reply(id: &str, error: &PreAuthError) -> Element {
+    let error_type = error.error_type.unwrap_or_else(|| error.condition.default_type());
+    let mut error_element = Element::builder("error", ns::CLIENT)
+        .attr("type", error_type.as_str())
+        .append(Element::new(error.condition.name(), ns::STANZAS))
+        .build();
+    if let Some(text) = error.text {
+        error_element.push_child(Element::builder("text", ns::STANZAS).attr("xml:lang", "en").text(text).build());
+    }
+    Element::builder("iq", ns::CLIENT).attr("type", "error").attr("id", id).append(error_element).build()
 }

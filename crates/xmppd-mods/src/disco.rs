@@ -44,7 +44,16 @@ impl IqHandler for HostInfo {
         if let Some(node) = request.payload.attr("node") {
             let caps_node = request.server.caps_ver(&host).map(|ver| format!("{}#{ver}", ns::CAPS_NODE));
             if caps_node.as_deref() != Some(node) {
-                return Err(StanzaErrorCondition::ItemNotFound);
+                // Other nodes (XEP-0030 §3.2) belong to the modules that
+                // registered them (e.g. XEP-0050 command nodes).
+                let children = request
+                    .server
+                    .disco_node_info(&host, request.stanza.from(), node)
+                    .await
+                    .ok_or(StanzaErrorCondition::ItemNotFound)??;
+                return Ok(Some(
+                    Element::builder("query", ns::DISCO_INFO).attr("node", node).append_all(children).build(),
+                ));
             }
             info.set_attr("node", node);
         }
@@ -74,8 +83,18 @@ struct NoItems;
 
 #[async_trait]
 impl IqHandler for NoItems {
-    /// XEP-0030 §4.1: no items yet (components will appear here).
-    async fn handle(&self, _request: IqRequest<'_>) -> IqOutcome {
-        Ok(Some(Element::builder("query", ns::DISCO_ITEMS).build()))
+    /// XEP-0030 §4.1: no items yet (components will appear here). Items of
+    /// a node (§4.2) come from the module that registered the node.
+    async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
+        let Some(node) = request.payload.attr("node") else {
+            return Ok(Some(Element::builder("query", ns::DISCO_ITEMS).build()));
+        };
+        let host = request.stanza.to().map(|to| to.to_domain_jid()).ok_or(StanzaErrorCondition::BadRequest)?;
+        let items = request
+            .server
+            .disco_node_items(&host, request.stanza.from(), node)
+            .await
+            .ok_or(StanzaErrorCondition::ItemNotFound)??;
+        Ok(Some(Element::builder("query", ns::DISCO_ITEMS).attr("node", node).append_all(items).build()))
     }
 }

@@ -2,6 +2,8 @@
 //! the list of what the server can do is grep-able.
 #![warn(missing_docs)]
 
+pub mod adhoc;
+pub mod admin_adhoc;
 pub mod blocking;
 pub mod caps;
 pub mod contact_addresses;
@@ -11,6 +13,7 @@ pub mod offline;
 pub mod ping;
 pub mod presence;
 pub mod private;
+pub mod register;
 pub mod roster;
 pub mod time;
 pub mod vcard;
@@ -33,4 +36,7 @@ pub static ALL: &[&ModuleDef] = &[
     &vcard::MODULE,
     &contact_addresses::MODULE,
     &last::MODULE,
+    &register::MODULE,
+    &adhoc::MODULE,
+    &admin_adhoc::MODULE,
 ];

@@ -165,6 +165,16 @@ struct Outbound {
 impl StanzaHook for Outbound {
     async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
         let user = stanza.from().to_bare();
+        if !matches!(
+            stanza.stanza_type(),
+            None | Some(
+                "unavailable" | "subscribe" | "subscribed" | "unsubscribe" | "unsubscribed" | "probe" | "error"
+            )
+        ) {
+            // §4.7.1: an unknown presence type is a bad request.
+            server.reply_error(stanza, xmppd_proto::StanzaErrorCondition::BadRequest, Some("unknown presence type"));
+            return HookFlow::Handled;
+        }
         match (stanza.to(), stanza.stanza_type()) {
             (None, None | Some("unavailable")) => {
                 let session = stanza.from().clone().try_into_full().ok().and_then(|full| server.sessions().get(&full));
@@ -224,16 +234,13 @@ async fn broadcast(server: &Arc<Server>, stanza: &Stanza, user: &BareJid, sessio
             sent_to.push(contact);
         }
     }
-    // The user's own resources see each other (§4.2.2, §4.4.2).
+    // Every available resource of the user, the sender included, sees it
+    // (§4.2.2, §4.4.2, §4.5.2).
     let own = Jid::from(user.clone());
     for other in server.sessions().sessions_of(user) {
-        if other.is_available() || !available {
-            if session.is_some_and(|s| s.id() == other.id()) {
-                continue;
-            }
-            if other.sent_initial_presence() {
-                server.deliver_to(&other, &stanza.readdressed(&own));
-            }
+        let is_sender = session.is_some_and(|s| s.id() == other.id());
+        if is_sender || (other.is_available() && other.sent_initial_presence()) {
+            server.deliver_to(&other, &stanza.readdressed(&own));
         }
     }
     // §4.6.3: entities that got directed presence learn of the logout.
@@ -255,6 +262,11 @@ async fn outbound_subscription(
     if contact == user {
         return; // §3.1.1 note: subscribing to oneself is meaningless.
     }
+    if contact.node().is_some() && server.serves_domain(contact.domain()) && !server.account_exists(contact).await {
+        // §3.1.2: no such local contact: an error, and no roster change.
+        server.reply_error(stanza, xmppd_proto::StanzaErrorCondition::ServiceUnavailable, None);
+        return;
+    }
     let item = server.roster_item(user, contact).await.ok().flatten();
     let pending = server.pending_subscriptions(user).await.unwrap_or_default();
     let pending_in = pending.iter().any(|p| p.contact == contact.as_str());
@@ -268,6 +280,7 @@ async fn outbound_subscription(
     }
     let from = Jid::from(user.clone());
     let to = Jid::from(contact.clone());
+    let had_from = item.as_ref().is_some_and(|i| i.subscription.has_from());
     match kind {
         "subscribed" => {
             if pending_in {
@@ -291,23 +304,20 @@ async fn outbound_subscription(
         }
         "unsubscribed" => {
             let had_request = server.remove_pending_subscription(user, contact).await.unwrap_or(false);
-            if !changed && !had_request {
+            // §3.2.2: routed only when it cancels a subscription or denies
+            // a request, not when it merely withdraws a pre-approval.
+            if !had_from && !had_request {
                 return;
             }
-            server.route(stanza.with_from(&from)).await;
-            // §3.2.2: the former subscriber gets unavailable from each resource.
-            if item.as_ref().is_some_and(|i| i.subscription.has_from()) {
-                for session in server.sessions().sessions_of(user) {
-                    if session.is_available() {
-                        let unavailable = Stanza::presence(&Jid::from(session.jid().clone()), &to, Some("unavailable"));
-                        server.route(unavailable).await;
-                    }
-                }
+            // §3.2.2: unavailable from each available resource first.
+            if had_from {
+                server.send_unavailable_to(user, &to).await;
             }
+            server.route(Stanza::presence(&from, &to, Some("unsubscribed"))).await;
         }
-        // §3.1.2, §3.3.2: route with the bare JID stamped, even when the
-        // state did not change (the contact's server may have lost it).
-        _ => server.route(stanza.with_from(&from)).await,
+        // §3.1.2, §3.3.2: route with the bare JIDs, even when the state did
+        // not change (the contact's server may have lost it).
+        _ => server.route(stanza.with_from(&from).readdressed(&to)).await,
     }
 }
 
@@ -338,9 +348,9 @@ impl StanzaHook for Inbound {
             return HookFlow::Handled;
         }
         if !server.account_exists(&user).await {
-            // §3.1.3 / §4.3.2: no such user: "unsubscribed" for requests and
-            // probes, nothing for the rest.
-            if matches!(kind, Some("subscribe" | "probe")) {
+            // §4.3.2: a probe for no such user gets "unsubscribed"; other
+            // subscription stanzas are ignored (§8.5.1).
+            if kind == Some("probe") {
                 let reply = Stanza::presence(&Jid::from(user), &Jid::from(contact), Some("unsubscribed"));
                 server.route(reply).await;
             }
@@ -351,20 +361,32 @@ impl StanzaHook for Inbound {
             "subscribe" => inbound_subscribe(server, stanza, &user, &contact, self.limit).await,
             other => {
                 let item = server.roster_item(&user, &contact).await.ok().flatten();
+                let bare_to = Jid::from(user.clone());
                 if other == "unsubscribe" {
-                    // A.2.2 also withdraws an unanswered request.
+                    // A.3.2 also withdraws an unanswered request.
                     let had_request = server.remove_pending_subscription(&user, &contact).await.unwrap_or(false);
                     if had_request && inbound_transition(item.as_ref(), other).is_none() {
-                        deliver_to_available(server, &user, stanza);
+                        deliver_to_interested(server, &user, &stanza.readdressed(&bare_to));
                         return HookFlow::Handled;
                     }
                 }
-                if let Some(next) = inbound_transition(item.as_ref(), other)
-                    && server.put_roster_item(&user, &next, None).await.is_ok()
-                {
-                    deliver_to_available(server, &user, stanza);
+                let Some(next) = inbound_transition(item.as_ref(), other) else {
+                    // No state change: silently dropped (Appendix A.3).
+                    return HookFlow::Handled;
+                };
+                let Ok(version) = server.write_roster_item(&user, &next).await else {
+                    return HookFlow::Handled;
+                };
+                // §3.1.6, §3.2.3, §3.3.3: the stanza first, then the push.
+                deliver_to_interested(server, &user, &stanza.readdressed(&bare_to));
+                server.push_roster_item(&user, &next, version);
+                if other == "unsubscribe" {
+                    // §3.3.3: the former subscriber stops seeing the user;
+                    // A.3.2: and gets "unsubscribed" on the user's behalf.
+                    let them = Jid::from(contact.clone());
+                    server.send_unavailable_to(&user, &them).await;
+                    server.route(Stanza::presence(&bare_to, &them, Some("unsubscribed"))).await;
                 }
-                // Otherwise: no state change, silently dropped (A.2).
             }
         }
         HookFlow::Handled
@@ -380,10 +402,9 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
     let sessions = server.sessions().sessions_of(user);
     let directed = sessions.iter().any(|s| s.has_directed(probe.from()) || s.has_directed(&Jid::from(prober.clone())));
     if !subscribed && !directed {
-        if item.is_none() {
-            let reply = Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed"));
-            server.route(reply).await;
-        }
+        // §4.3.2 rule 1: not subscribed: "unsubscribed", nothing else.
+        let reply = Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed"));
+        server.route(reply).await;
         return;
     }
     let mut answered = false;
@@ -449,17 +470,22 @@ async fn inbound_subscribe(
             }
             s
         });
+    let already_pending =
+        server.pending_subscriptions(user).await.unwrap_or_default().iter().any(|p| p.contact == contact.as_str());
     let pending = PendingIn { contact: contact.as_str().to_owned(), status };
-    if server.add_pending_subscription(user, &pending).await.is_ok() {
-        deliver_to_available(server, user, stanza);
+    // §3.1.3: kept until answered; a repeated request is not shown again
+    // (Appendix A.3.1), and the 'to' carries the bare JID.
+    if server.add_pending_subscription(user, &pending).await.is_ok() && !already_pending {
+        deliver_to_interested(server, user, &stanza.readdressed(&Jid::from(user.clone())));
     }
 }
 
-/// Delivers to every available resource of the user (§8.5.2.1.2); nothing
-/// if none is available (requests are kept as pending-in instead).
-fn deliver_to_available(server: &Arc<Server>, user: &BareJid, stanza: &Stanza) {
+/// Delivers to every interested or available resource of the user
+/// (§3.1.3, §3.1.6); nothing if there is none (requests are kept as
+/// pending-in instead).
+fn deliver_to_interested(server: &Arc<Server>, user: &BareJid, stanza: &Stanza) {
     for session in server.sessions().sessions_of(user) {
-        if session.is_available() {
+        if session.is_available() || session.is_interested() {
             server.deliver_to(&session, stanza);
         }
     }

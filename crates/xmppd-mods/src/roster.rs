@@ -173,6 +173,8 @@ async fn remove(request: &IqRequest<'_>, user: &BareJid, contact: &BareJid) -> I
         server.route(Stanza::presence(&me, &them, Some("unsubscribe"))).await;
     }
     if existing.subscription.has_from() {
+        // §3.2.2: the former subscriber sees the user go away first.
+        server.send_unavailable_to(user, &them).await;
         server.route(Stanza::presence(&me, &them, Some("unsubscribed"))).await;
     }
     Ok(None)

@@ -9,6 +9,7 @@
 
 pub mod bind;
 pub mod caps;
+pub mod data_form;
 pub mod datetime;
 pub mod ns;
 pub mod stanza_error;

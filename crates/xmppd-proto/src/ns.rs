@@ -48,3 +48,12 @@ pub const CAPS: &str = "http://jabber.org/protocol/caps";
 pub const DATA_FORMS: &str = "jabber:x:data";
 /// The XEP-0115 `node` naming this software in caps.
 pub const CAPS_NODE: &str = "urn:xmppd:server";
+/// XEP-0077: in-band registration.
+pub const REGISTER: &str = "jabber:iq:register";
+/// XEP-0077 §8: the in-band registration stream feature.
+pub const REGISTER_FEATURE: &str = "http://jabber.org/features/iq-register";
+/// XEP-0050: ad-hoc commands (also the well-known disco node of the
+/// command list, §2.2).
+pub const COMMANDS: &str = "http://jabber.org/protocol/commands";
+/// XEP-0133: service administration (`FORM_TYPE` and node prefix).
+pub const ADMIN: &str = "http://jabber.org/protocol/admin";

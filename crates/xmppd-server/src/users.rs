@@ -1,34 +1,21 @@
 //! `xmppd user …`: account management. Passwords are turned into SCRAM
-//! credentials (RFC 5802 §3) for SHA-1, SHA-256 and SHA-512 here; the
-//! plaintext is never stored.
+//! credentials (RFC 5802 §3) for SHA-1, SHA-256 and SHA-512 by the kernel's
+//! account service (`xmppd_core::accounts`); the plaintext is never stored.
 
 use std::io::BufRead as _;
 
-use rand::Rng as _;
 use xmppd_core::Config;
 use xmppd_jid::BareJid;
-use xmppd_sasl::{HashAlg, ScramCredentials};
+use xmppd_sasl::HashAlg;
 use xmppd_storage::StoredCredential;
 
 use crate::storage;
 
-/// Derives the stored credentials for a password.
+/// Derives the stored credentials for a password: the kernel's
+/// [`xmppd_core::accounts::derive_credentials`], the one derivation every
+/// account path uses.
 pub fn credentials(password: &str, iterations: u32) -> Result<Vec<StoredCredential>, String> {
-    [HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha512]
-        .into_iter()
-        .map(|hash| {
-            let salt: [u8; 16] = rand::rng().random();
-            let scram = ScramCredentials::derive(hash, password, &salt, iterations)
-                .map_err(|e| format!("password rejected: {e}"))?;
-            Ok(StoredCredential {
-                mechanism_hash: hash.name().to_owned(),
-                salt: scram.salt,
-                iterations: scram.iterations,
-                stored_key: scram.stored_key,
-                server_key: scram.server_key,
-            })
-        })
-        .collect()
+    xmppd_core::accounts::derive_credentials(password, iterations).map_err(|e| format!("password rejected: {e}"))
 }
 
 fn account(config: &Config, jid: &str) -> Result<(String, String), String> {

@@ -396,3 +396,47 @@ async fn stream_features_after_auth_and_server_caps() {
     let info = client.expect("</iq>").await;
     assert!(info.contains("<item-not-found"), "{info}");
 }
+
+/// RFC 6121 §3.1.2 (a request to no such local user is an error, and the
+/// roster is not touched), §4.7.1 (unknown presence types are bad
+/// requests), §4.2.2 (the sender's own presence is echoed) and §8.5.2.1.1
+/// (a headline reaches every non-negative resource).
+#[tokio::test]
+async fn presence_errors_echo_and_headlines() {
+    let server = TestServer::start("", &["romeo", "juliet"]);
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("orchard")).await;
+    romeo.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>").await;
+    romeo.expect("</iq>").await;
+    romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
+    let got = romeo.expect("</presence>").await;
+    assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
+    romeo.send("<presence type='bogus'/>").await;
+    let got = romeo.expect("</presence>").await;
+    assert!(got.contains("type='error'") && got.contains("<bad-request"), "{got}");
+    romeo.send("<presence><show>away</show></presence>").await;
+    let echo = romeo.expect("</presence>").await;
+    assert!(echo.contains("from='romeo@localhost/orchard'") && echo.contains("<show>away</show>"), "{echo}");
+    // No roster push came: the failed request changed nothing.
+    assert!(!echo.contains("jabber:iq:roster"), "{echo}");
+
+    let mut j1 = RawClient::connect(server.starttls_port).await;
+    j1.login("juliet", "localhost", Some("one")).await;
+    j1.send("<presence><priority>1</priority></presence>").await;
+    j1.expect("</presence>").await;
+    let mut j2 = RawClient::connect(server.starttls_port).await;
+    j2.login("juliet", "localhost", Some("two")).await;
+    j2.send("<presence><priority>0</priority></presence>").await;
+    j2.expect("</presence>").await;
+    romeo.send("<message to='juliet@localhost' type='headline'><body>news</body></message>").await;
+    for client in [&mut j1, &mut j2] {
+        let got = client.expect("</message>").await;
+        assert!(got.contains("<body>news</body>"), "{got}");
+    }
+    // A chat message goes to the highest priority only.
+    romeo.send("<message to='juliet@localhost' type='chat'><body>only one</body></message>").await;
+    let got = j1.expect("</message>").await;
+    assert!(got.contains("only one"), "{got}");
+    let quiet = j2.read_for(Duration::from_millis(300)).await;
+    assert!(!quiet.contains("only one"), "{quiet}");
+}

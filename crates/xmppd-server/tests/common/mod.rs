@@ -42,6 +42,12 @@ impl TestServer {
     /// Starts a server with `extra` TOML appended to the `[c2s]` table, and
     /// the given accounts (all with [`PASSWORD`]).
     pub fn start(c2s_extra: &str, users: &[&str]) -> TestServer {
+        TestServer::start_with_server(c2s_extra, "", users)
+    }
+
+    /// Like [`TestServer::start`], with `server_extra` TOML appended to the
+    /// `[server]` table (e.g. `admins = [...]`).
+    pub fn start_with_server(c2s_extra: &str, server_extra: &str, users: &[&str]) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let starttls_port = free_port();
         let direct_tls_port = free_port();
@@ -54,6 +60,7 @@ impl TestServer {
 hosts = ["localhost", "example.test"]
 data_dir = "{data}"
 shutdown_grace_secs = 2
+{server_extra}
 
 [listen]
 c2s = ["127.0.0.1:{starttls_port}"]
