@@ -103,5 +103,9 @@ fn blocking_hides_presence_and_bounces_messages() {
 #[test]
 fn last_activity_of_accounts() {
     let server = TestServer::start("", USERS);
-    scenario(&server, "last", &["online user: 0 seconds", "offline user: seconds and status", "non-subscriber: forbidden"]);
+    scenario(
+        &server,
+        "last",
+        &["online user: 0 seconds", "offline user: seconds and status", "non-subscriber: forbidden"],
+    );
 }
