@@ -208,8 +208,12 @@ impl Default for LogConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModulesConfig {
-    /// Modules to run on every host.
+    /// Modules to run on every host (the default list has every module
+    /// that is safe to run by default).
     pub enabled: Vec<String>,
+    /// Modules to leave out of `enabled` (Prosody's `modules_disabled`):
+    /// handy to drop one module without restating the whole list.
+    pub disabled: Vec<String>,
     /// Per-module tables, `[modules.settings.<name>]`.
     pub settings: BTreeMap<String, toml::Value>,
 }
@@ -235,8 +239,16 @@ impl Default for ModulesConfig {
                 "adhoc".into(),
                 "admin_adhoc".into(),
             ],
+            disabled: Vec::new(),
             settings: BTreeMap::new(),
         }
+    }
+}
+
+impl ModulesConfig {
+    /// Whether a module runs: listed in `enabled` and not in `disabled`.
+    pub fn is_enabled(&self, name: &str) -> bool {
+        self.enabled.iter().any(|e| e == name) && !self.disabled.iter().any(|d| d == name)
     }
 }
 
@@ -362,7 +374,7 @@ impl Config {
             problem("log.format", format!("`{}` is not one of \"text\", \"json\"", self.log.format));
         }
         for name in self.modules.settings.keys() {
-            if !self.modules.enabled.contains(name) {
+            if !self.modules.is_enabled(name) {
                 problem(&format!("modules.settings.{name}"), format!("module `{name}` is not enabled"));
             }
         }

@@ -78,8 +78,8 @@ impl ServerBuilder {
     /// All module errors are collected, not just the first.
     pub fn build(self) -> Result<Arc<Server>, Vec<CoreError>> {
         let mut errors = Vec::new();
-        let enabled = &self.config.modules.enabled;
-        for name in enabled {
+        let modules_config = &self.config.modules;
+        for name in modules_config.enabled.iter().chain(&modules_config.disabled) {
             if !self.modules.iter().any(|m| m.name == name) {
                 errors.push(CoreError::UnknownModule(name.clone()));
             }
@@ -88,7 +88,7 @@ impl ServerBuilder {
         for host in &self.config.server.hosts {
             let Ok(domain) = host.parse::<DomainJid>() else { continue };
             let mut registrations = HostRegistrations::default();
-            for module in self.modules.iter().filter(|m| enabled.iter().any(|e| e == m.name)) {
+            for module in self.modules.iter().filter(|m| modules_config.is_enabled(m.name)) {
                 let mut ctx = ModuleContext {
                     module: module.name,
                     host: &domain,

@@ -1,7 +1,9 @@
 //! `xmppd check`: validate the configuration, certificates and storage, and
 //! name every problem found.
 
-use xmppd_core::Config;
+use std::sync::Arc;
+
+use xmppd_core::{Config, ServerBuilder, Stores};
 
 use crate::certs;
 
@@ -31,6 +33,16 @@ pub async fn run(config: &Config) -> Result<(), String> {
         }
         Some(Err(problem)) => problems.push(problem),
         None => {}
+    }
+    // Start every enabled module once (on an in-memory store) so that
+    // unknown module names and bad module settings are reported too.
+    if problems.is_empty() {
+        let storage = xmppd_storage::memory::MemoryStorage::new();
+        let modules =
+            ServerBuilder::new(Arc::new(config.clone()), Stores::of(&storage)).modules(xmppd_mods::ALL).build();
+        if let Err(errors) = modules {
+            problems.extend(errors.iter().map(|e| format!("modules: {e}")));
+        }
     }
     if let Err(problem) = crate::storage::open(config).await {
         problems.push(problem);

@@ -212,3 +212,30 @@ async fn roster_import_refuses_bad_lines() {
         assert!(roster_items(&reply).is_empty() && reply.contains("ver='0'"), "{user}: {reply}");
     }
 }
+
+/// `[modules] disabled` removes a module from the enabled list, and an
+/// unknown name there is an error like in `enabled`.
+#[test]
+fn modules_can_be_disabled() {
+    let server = common::TestServer::start("\n[modules]\ndisabled = [\"version\"]\n", &["romeo"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = common::RawClient::connect(server.starttls_port).await;
+        client.login("romeo", "localhost", Some("d")).await;
+        client.send("<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>").await;
+        let reply = client.expect("</iq>").await;
+        assert!(reply.contains("<service-unavailable"), "{reply}");
+        client.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
+        let reply = client.expect("/>").await;
+        assert!(reply.contains("type='result'"), "{reply}");
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[modules]\ndisabled = [\"no_such_module\"]\n").unwrap();
+    let output = std::process::Command::new(common::binary())
+        .args(["--config", config.to_str().unwrap(), "check"])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(!output.status.success() && text.contains("no_such_module"), "{text}");
+}
