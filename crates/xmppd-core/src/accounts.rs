@@ -12,6 +12,8 @@
 //! OpaqueString rejects (empty, control characters, …) are refused with
 //! [`AccountError::InvalidPassword`].
 
+use std::sync::Arc;
+
 use xmppd_jid::{BareJid, Jid};
 use xmppd_proto::StreamErrorCondition;
 use xmppd_sasl::{HashAlg, ScramCredentials};
@@ -131,7 +133,7 @@ impl Server {
     /// sessions", and XEP-0133 §4.2 asks for the same termination.
     ///
     /// Returns how many sessions were asked to close.
-    pub async fn delete_account(&self, jid: &BareJid) -> Result<usize, AccountError> {
+    pub async fn delete_account(self: &Arc<Self>, jid: &BareJid) -> Result<usize, AccountError> {
         self.delete_account_replying(jid, None).await
     }
 
@@ -140,9 +142,28 @@ impl Server {
     /// removal request) to that session after the data is gone and before
     /// its stream error, which a reply sent the usual way (after the
     /// handler returns) would come too late for.
-    pub async fn delete_account_replying(&self, jid: &BareJid, reply: Option<&Stanza>) -> Result<usize, AccountError> {
+    pub async fn delete_account_replying(
+        self: &Arc<Self>,
+        jid: &BareJid,
+        reply: Option<&Stanza>,
+    ) -> Result<usize, AccountError> {
         let (host, user) = self.local_parts(jid)?;
+        let roster = self.roster(jid).await.ok();
         self.accounts().delete_account(host, user).await?;
+        // XEP-0077 §3.2 / RFC 6121 §2.5.2: the contacts learn that the
+        // subscriptions are gone, as if every item had been removed.
+        if let Some(roster) = roster {
+            let me = Jid::from(jid.clone());
+            for item in &roster.items {
+                let Ok(contact) = item.contact.parse::<Jid>() else { continue };
+                if item.subscription.has_to() || item.ask {
+                    self.route(Stanza::presence(&me, &contact, Some("unsubscribe"))).await;
+                }
+                if item.subscription.has_from() {
+                    self.route(Stanza::presence(&me, &contact, Some("unsubscribed"))).await;
+                }
+            }
+        }
         let sessions = self.sessions().sessions_of(jid);
         for session in &sessions {
             if let Some(reply) = reply.filter(|r| r.to().and_then(Jid::as_full) == Some(session.jid())) {

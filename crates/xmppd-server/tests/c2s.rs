@@ -440,3 +440,37 @@ async fn presence_errors_echo_and_headlines() {
     let quiet = j2.read_for(Duration::from_millis(300)).await;
     assert!(!quiet.contains("only one"), "{quiet}");
 }
+
+/// XEP-0077 §3.2 with RFC 6121 §2.5.2: when an account is removed, its
+/// contacts' subscriptions are cancelled as if the items were removed.
+#[tokio::test]
+async fn removed_account_cancels_its_subscriptions() {
+    let server = TestServer::start("", &["romeo", "juliet"]);
+    server
+        .cli_stdin(
+            &["roster", "import"],
+            "romeo@localhost juliet@localhost both\njuliet@localhost romeo@localhost both\n",
+        )
+        .unwrap();
+    let mut juliet = RawClient::connect(server.starttls_port).await;
+    juliet.login("juliet", "localhost", Some("balcony")).await;
+    juliet.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>").await;
+    let roster = juliet.expect("</iq>").await;
+    assert!(roster.contains("jid='romeo@localhost'") && roster.contains("subscription='both'"), "{roster}");
+    juliet.send("<presence/>").await;
+    juliet.expect("type='unavailable'").await; // the probe answer: romeo is offline
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("orchard")).await;
+    romeo.send("<iq type='set' id='rm'><query xmlns='jabber:iq:register'><remove/></query></iq>").await;
+    let closed = romeo.read_until_closed().await;
+    assert!(closed.contains("type='result'"), "{closed}");
+    let mut seen = String::new();
+    // Both directions end: unsubscribe (both → to), then unsubscribed
+    // (to → none), each delivered before its roster push (§3.3.3, §3.2.3).
+    while !(seen.contains("type='unsubscribe'")
+        && seen.contains("type='unsubscribed'")
+        && seen.contains("subscription='none'"))
+    {
+        seen.push_str(&juliet.expect(">").await);
+    }
+}
