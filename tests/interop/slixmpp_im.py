@@ -206,13 +206,18 @@ async def subscription():
     await asyncio.sleep(0.5)
     c = make_client("carol")
     await online(c)
-    c.send_presence(pto=A, ptype="subscribe", pstatus="it's carol")
+    request = c.make_presence(pto=A, ptype="subscribe", pstatus="it's carol")
+    nick = ET.SubElement(request.xml, "{http://jabber.org/protocol/nick}nick")
+    nick.text = "Carol C."
+    request.send()
     await expect_push(c, A, "none", ask="subscribe")
     await asyncio.sleep(0.3)
     a2 = make_client("alice", resource="again")
     await asyncio.wait_for(a2.ready, TIMEOUT)
     got = await expect_presence(a2, "subscribe", "carol@localhost")
     assert got[2]["status"] == "it's carol", got[2]
+    # §3.1.3: the whole stanza was kept, extensions included (XEP-0172).
+    assert got[2].xml.find("{http://jabber.org/protocol/nick}nick").text == "Carol C.", got[2]
     print("step 10: stored request redelivered at login")
     for client in (a2, b, c):
         client.disconnect()

@@ -472,7 +472,11 @@ async fn inbound_subscribe(
         });
     let already_pending =
         server.pending_subscriptions(user).await.unwrap_or_default().iter().any(|p| p.contact == contact.as_str());
-    let pending = PendingIn { contact: contact.as_str().to_owned(), status };
+    // §3.1.3: the complete stanza is kept, addressed bare JID to bare JID.
+    let normalized = stanza.with_from(&Jid::from(contact.clone())).readdressed(&Jid::from(user.clone()));
+    let kept = (normalized.bytes().len() <= xmppd_storage::validate::MAX_PENDING_STANZA_BYTES)
+        .then(|| normalized.bytes().to_vec());
+    let pending = PendingIn { contact: contact.as_str().to_owned(), status, stanza: kept };
     // §3.1.3: kept until answered; a repeated request is not shown again
     // (Appendix A.3.1), and the 'to' carries the bare JID.
     if server.add_pending_subscription(user, &pending).await.is_ok() && !already_pending {
@@ -511,6 +515,15 @@ impl SessionHook for Initial {
         }
         let own_full = Jid::from(session.jid().clone());
         for pending in server.pending_subscriptions(&user).await.unwrap_or_default() {
+            let stored = pending
+                .stanza
+                .as_deref()
+                .and_then(|bytes| Element::parse_standalone(bytes, ns::CLIENT).ok())
+                .and_then(|element| Stanza::from_element(&element));
+            if let Some(stanza) = stored {
+                server.deliver_to(session, &stanza);
+                continue;
+            }
             if let Ok(contact) = pending.contact.parse::<Jid>() {
                 let mut request = Element::builder("presence", ns::CLIENT)
                     .attr("type", "subscribe")

@@ -780,14 +780,18 @@ impl RosterStore for PostgresBackend {
         if let Some(status) = &pending.status {
             validate::status(status)?;
         }
+        if let Some(stanza) = &pending.stanza {
+            validate::pending_stanza(stanza)?;
+        }
         sqlx::query(
-            "INSERT INTO roster_pending_in (host, username, contact, status) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (host, username, contact) DO UPDATE SET status = excluded.status",
+            "INSERT INTO roster_pending_in (host, username, contact, status, stanza) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (host, username, contact) DO UPDATE SET status = excluded.status, stanza = excluded.stanza",
         )
         .bind(host)
         .bind(user)
         .bind(pending.contact.as_str())
         .bind(pending.status.as_deref())
+        .bind(pending.stanza.as_deref())
         .execute(&self.pool)
         .await
         .map_err(db_error)?;
@@ -810,15 +814,16 @@ impl RosterStore for PostgresBackend {
 
     async fn pending_in(&self, host: &str, user: &str) -> Result<Vec<PendingIn>, StorageError> {
         check_owner(host, user)?;
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT contact, status FROM roster_pending_in WHERE host = $1 AND username = $2 ORDER BY contact",
+        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT contact, status, stanza FROM roster_pending_in WHERE host = $1 AND username = $2 \
+             ORDER BY contact",
         )
         .bind(host)
         .bind(user)
         .fetch_all(&self.pool)
         .await
         .map_err(db_error)?;
-        Ok(rows.into_iter().map(|(contact, status)| PendingIn { contact, status }).collect())
+        Ok(rows.into_iter().map(|(contact, status, stanza)| PendingIn { contact, status, stanza }).collect())
     }
 }
 

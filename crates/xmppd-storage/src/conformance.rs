@@ -903,9 +903,16 @@ pub async fn roster_isolation_by_host_user(storage: &dyn Storage) {
 pub async fn roster_pending_in(storage: &dyn Storage) {
     let roster = storage.roster();
     assert!(roster.pending_in(HOST, "alice").await.unwrap().is_empty());
-    let romeo = PendingIn { contact: "romeo@example.net".into(), status: Some("Hi, it's me \u{1F339}".into()) };
-    let mercutio = PendingIn { contact: "mercutio@example.com".into(), status: None };
-    let empty_status = PendingIn { contact: "Tybalt@example.com".into(), status: Some(String::new()) };
+    let romeo = PendingIn {
+        contact: "romeo@example.net".into(),
+        status: Some("Hi, it's me \u{1F339}".into()),
+        stanza: Some(
+            b"<presence type='subscribe'><nick xmlns='http://jabber.org/protocol/nick'>R\x00</nick></presence>"
+                .to_vec(),
+        ),
+    };
+    let mercutio = PendingIn { contact: "mercutio@example.com".into(), status: None, stanza: None };
+    let empty_status = PendingIn { contact: "Tybalt@example.com".into(), status: Some(String::new()), stanza: None };
     roster.add_pending_in(HOST, "alice", &romeo).await.unwrap();
     roster.add_pending_in(HOST, "alice", &mercutio).await.unwrap();
     roster.add_pending_in(HOST, "alice", &empty_status).await.unwrap();
@@ -915,7 +922,7 @@ pub async fn roster_pending_in(storage: &dyn Storage) {
     );
 
     // A new request from the same contact replaces the old one.
-    let romeo2 = PendingIn { contact: romeo.contact.clone(), status: None };
+    let romeo2 = PendingIn { contact: romeo.contact.clone(), status: None, stanza: None };
     roster.add_pending_in(HOST, "alice", &romeo2).await.unwrap();
     assert_eq!(
         roster.pending_in(HOST, "alice").await.unwrap(),
@@ -939,7 +946,7 @@ pub async fn roster_pending_in(storage: &dyn Storage) {
     assert!(whole.items.is_empty());
 
     // The longest accepted status round-trips.
-    let long = PendingIn { contact: "long@example.com".into(), status: Some("s".repeat(4096)) };
+    let long = PendingIn { contact: "long@example.com".into(), status: Some("s".repeat(4096)), stanza: None };
     roster.add_pending_in(HOST, "bob", &long).await.unwrap();
     assert_eq!(roster.pending_in(HOST, "bob").await.unwrap(), [long]);
 }
@@ -955,7 +962,7 @@ pub async fn roster_deleted_with_account(storage: &dyn Storage) {
         roster.put_item(host, user, &roster_item("juliet@example.com", &["Friends", "Verona"]), None).await.unwrap();
         roster.put_item(host, user, &roster_item("romeo@example.net", &[]), None).await.unwrap();
         roster
-            .add_pending_in(host, user, &PendingIn { contact: "tybalt@example.com".into(), status: None })
+            .add_pending_in(host, user, &PendingIn { contact: "tybalt@example.com".into(), status: None, stanza: None })
             .await
             .unwrap();
     }
@@ -1005,12 +1012,14 @@ pub async fn roster_invalid_input_is_rejected(storage: &dyn Storage) {
     assert_invalid(roster.roster(HOST, "").await, "roster of the empty user");
     assert_invalid(roster.item(HOST, "alice", "").await, "item with empty contact");
     assert_invalid(roster.remove_item(HOST, "alice", "a\0").await, "remove with NUL");
-    let bad_pending = PendingIn { contact: String::new(), status: None };
+    let bad_pending = PendingIn { contact: String::new(), status: None, stanza: None };
     assert_invalid(roster.add_pending_in(HOST, "alice", &bad_pending).await, "pending with empty contact");
-    let bad_status = PendingIn { contact: "a@x".into(), status: Some("s\0".into()) };
+    let bad_status = PendingIn { contact: "a@x".into(), status: Some("s\0".into()), stanza: None };
     assert_invalid(roster.add_pending_in(HOST, "alice", &bad_status).await, "pending with NUL in status");
-    let long_status = PendingIn { contact: "a@x".into(), status: Some("s".repeat(4097)) };
+    let long_status = PendingIn { contact: "a@x".into(), status: Some("s".repeat(4097)), stanza: None };
     assert_invalid(roster.add_pending_in(HOST, "alice", &long_status).await, "pending status over 4096 bytes");
+    let long_stanza = PendingIn { contact: "a@x".into(), status: None, stanza: Some(vec![b'x'; 16 * 1024 + 1]) };
+    assert_invalid(roster.add_pending_in(HOST, "alice", &long_stanza).await, "pending stanza over 16 KiB");
     assert_invalid(offline.push(HOST, "", 0, b"m", 10).await, "offline push to the empty user");
     assert_invalid(offline.push("", "alice", 0, b"m", 10).await, "offline push to the empty host");
     assert_invalid(offline.peek(HOST, "a\0", 1).await, "offline peek with NUL");

@@ -27,8 +27,8 @@ struct State {
     kv: BTreeMap<StoreKey, BTreeMap<String, Vec<u8>>>,
     /// Rosters per account; an entry exists once the roster was written.
     rosters: BTreeMap<AccountKey, MemoryRoster>,
-    /// Pending-in requests per account: status by contact.
-    pending_in: BTreeMap<AccountKey, BTreeMap<String, Option<String>>>,
+    /// Pending-in requests per account, by contact.
+    pending_in: BTreeMap<AccountKey, BTreeMap<String, PendingIn>>,
     /// Offline messages per account, by id.
     offline: BTreeMap<AccountKey, BTreeMap<i64, OfflineMessage>>,
     /// The last offline message id handed out (ids are global, so they also
@@ -307,7 +307,10 @@ impl RosterStore for MemoryStorage {
         if let Some(status) = &pending.status {
             validate::status(status)?;
         }
-        self.lock()?.pending_in.entry(key).or_default().insert(pending.contact.clone(), pending.status.clone());
+        if let Some(stanza) = &pending.stanza {
+            validate::pending_stanza(stanza)?;
+        }
+        self.lock()?.pending_in.entry(key).or_default().insert(pending.contact.clone(), pending.clone());
         Ok(())
     }
 
@@ -327,17 +330,7 @@ impl RosterStore for MemoryStorage {
 
     async fn pending_in(&self, host: &str, user: &str) -> Result<Vec<PendingIn>, StorageError> {
         let key = check_account(host, user)?;
-        Ok(self
-            .lock()?
-            .pending_in
-            .get(&key)
-            .map(|requests| {
-                requests
-                    .iter()
-                    .map(|(contact, status)| PendingIn { contact: contact.clone(), status: status.clone() })
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(self.lock()?.pending_in.get(&key).map(|requests| requests.values().cloned().collect()).unwrap_or_default())
     }
 }
 

@@ -106,6 +106,10 @@ pub struct PendingIn {
     pub contact: String,
     /// The `<status/>` text of the request, if it had one.
     pub status: Option<String>,
+    /// The complete request as received, extensions included (RFC 6121
+    /// §3.1.3: "MUST keep a record of the complete presence stanza"), at
+    /// most [`MAX_PENDING_STANZA_BYTES`](crate::validate::MAX_PENDING_STANZA_BYTES).
+    pub stanza: Option<Vec<u8>>,
 }
 
 /// One user's part of a bulk roster import

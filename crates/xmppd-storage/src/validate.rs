@@ -154,6 +154,20 @@ pub fn roster_import(host_name: &str, rosters: &[ImportedRoster]) -> Result<(), 
     Ok(())
 }
 
+/// Longest stored subscription request stanza (RFC 6121 §3.1.3 keeps the
+/// whole stanza; §11 warns about storing unbounded data for strangers).
+pub const MAX_PENDING_STANZA_BYTES: usize = 16 * 1024;
+
+/// Checks the stored bytes of a pending subscription request.
+pub fn pending_stanza(stanza: &[u8]) -> Result<(), StorageError> {
+    if stanza.len() > MAX_PENDING_STANZA_BYTES {
+        return Err(StorageError::invalid_input(format!(
+            "subscription request is longer than {MAX_PENDING_STANZA_BYTES} bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Checks the `<status/>` text of a pending subscription request: at most
 /// [`MAX_STATUS_BYTES`], no NUL (it may be empty).
 pub fn status(status: &str) -> Result<(), StorageError> {
