@@ -134,8 +134,7 @@ fn roster_items(reply: &str) -> Vec<String> {
 async fn roster_of(server: &common::TestServer, user: &str) -> String {
     let mut client = common::RawClient::connect(server.starttls_port).await;
     client.login(user, "localhost", None).await;
-    client.send("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>").await;
-    let reply = client.expect("</iq>").await;
+    let reply = client.iq("get", "r", None, "<query xmlns='jabber:iq:roster'/>").await;
     assert!(reply.contains("type='result'") && reply.contains("id='r'"), "{reply}");
     reply
 }
@@ -222,18 +221,18 @@ fn modules_can_be_disabled() {
     runtime.block_on(async {
         let mut client = common::RawClient::connect(server.starttls_port).await;
         client.login("romeo", "localhost", Some("d")).await;
-        client.send("<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>").await;
-        let reply = client.expect("</iq>").await;
+        let reply = client.iq("get", "v1", Some("localhost"), "<query xmlns='jabber:iq:version'/>").await;
         assert!(reply.contains("<service-unavailable"), "{reply}");
-        client.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-        let reply = client.expect("/>").await;
+        let reply = client.iq("get", "p1", Some("localhost"), "<ping xmlns='urn:xmpp:ping'/>").await;
         assert!(reply.contains("type='result'"), "{reply}");
     });
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("bad.toml");
     std::fs::write(&config, "[modules]\ndisabled = [\"no_such_module\"]\n").unwrap();
+    // The default data_dir is relative: run inside the temporary directory.
     let output = std::process::Command::new(common::binary())
         .args(["--config", config.to_str().unwrap(), "check"])
+        .current_dir(dir.path())
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
