@@ -109,8 +109,15 @@ def rows(res):
     out.append(("presence deliveries/s", "fanout", "deliveries_per_s", "{:.0f}"))
     for n in sorted(res.msg_rates):
         out.append((f"p99 latency at {n} msg/s (ms)", f"msg-rate-{n}", "p99_ms", "{:.2f}"))
-        out.append((f"p50 / p999 latency at {n} msg/s (ms)", f"msg-rate-{n}", None, None))
+        out.append((f"p50 / p999 latency at {n} msg/s (ms)", f"msg-rate-{n}", ("p50_ms", "p999_ms"), "{:.2f}"))
         out.append((f"CPU s per 1k messages at {n} msg/s", f"msg-rate-{n}", "cpu_s_per_1k", "{:.4f}"))
+    if any(v == "offline" for (_, v) in res.by):
+        out.append(("offline store: msgs/s, CPU s per 1k", "offline", ("store_msgs_per_s", "store_cpu_s_per_1k"),
+                    ("{:.0f}", "{:.4f}")))
+        out.append(("offline read: msgs/s, CPU s per 1k (incl. recipient logins)", "offline",
+                    ("read_msgs_per_s", "read_cpu_s_per_1k"), ("{:.0f}", "{:.4f}")))
+        out.append(("offline read: CPU s per 1k without the logins (baseline subtracted)", "offline",
+                    "read_net_cpu_s_per_1k", "{:.4f}"))
     return out
 
 
@@ -130,21 +137,25 @@ def markdown(header, res, jsonl):
     lines.append("| metric | " + " | ".join(cols) + " |")
     lines.append("|---|" + "---|" * len(cols))
     for title, variant, key, fmt in rows(res):
-        if key is None:
+        if isinstance(key, tuple):
+            # Two values in one cell: "a / b".
+            fmts = fmt if isinstance(fmt, tuple) else (fmt, fmt)
             cells = []
             for s in cols:
-                p50, p999 = res.value(s, variant, "p50_ms"), res.value(s, variant, "p999_ms")
+                a, b = res.value(s, variant, key[0]), res.value(s, variant, key[1])
                 r = res.get(s, variant)
                 if r is None:
                     cells.append("—")
-                elif p50 is None:
-                    cells.append(res.cell(s, variant, "p50_ms", "{}"))
+                elif a is None:
+                    cells.append(res.cell(s, variant, key[0], "{}"))
                 else:
-                    cells.append(f"{p50:.2f} / {p999:.2f}" if p999 is not None else f"{p50:.2f} / —")
+                    note = f" (error: {short(r.get('error'))})" if r.get("ok") is False else ""
+                    second = fmts[1].format(b) if b is not None else "—"
+                    cells.append(f"{fmts[0].format(a)} / {second}{note}")
         else:
             cells = [res.cell(s, variant, key, fmt) for s in cols]
         lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    lines += ["", "Lower is better except for logins/s, throughput and deliveries/s. "
+    lines += ["", "Lower is better except for logins/s, throughput, deliveries/s and msgs/s. "
               f"Raw data: `{os.path.basename(jsonl)}` (one JSON line per run; `variant` names the row).", ""]
     problems = []
     for (label, variant), r in sorted(res.by.items()):
@@ -154,6 +165,12 @@ def markdown(header, res, jsonl):
         elif r.get("errors") or r.get("login_failures"):
             problems.append(f"- {label} {variant}: {r.get('errors', 0)} non-fatal errors, "
                             f"{r.get('login_failures', 0)} login failures")
+        if r.get("without_delay"):
+            problems.append(f"- {label} {variant}: {r['without_delay']} offline messages delivered without a "
+                            "XEP-0203 <delay/>")
+        if r.get("stale"):
+            problems.append(f"- {label} {variant}: {r['stale']} messages left stored by an earlier run were drained "
+                            "before measuring (not counted)")
     if problems:
         lines += ["## Problems during the run", ""] + problems + [""]
     return "\n".join(lines)
@@ -165,12 +182,14 @@ def charts(res, prefix):
     import matplotlib.pyplot as plt
 
     def bars(ax, groups, key, title, ylabel):
-        """groups: [(group label, variant)]; one bar per server per group."""
+        """groups: [(group label, variant)] or [(group label, variant, key)] (a key of its
+        own for that group); one bar per server per group."""
         width = 0.8 / max(1, len(res.servers))
         for i, s in enumerate(res.servers):
             xs, ys = [], []
-            for g, (_, variant) in enumerate(groups):
-                v = res.value(s, variant, key)
+            for g, group in enumerate(groups):
+                variant, group_key = group[1], group[2] if len(group) > 2 else key
+                v = res.value(s, variant, group_key)
                 xs.append(g + i * width)
                 ys.append(v if v is not None else 0)
                 if v is None:
@@ -181,7 +200,7 @@ def charts(res, prefix):
                     ax.annotate(f"{y:.3g}", (rect.get_x() + rect.get_width() / 2, y),
                                 ha="center", va="bottom", fontsize=7)
         ax.set_xticks([g + width * (len(res.servers) - 1) / 2 for g in range(len(groups))])
-        ax.set_xticklabels([g for g, _ in groups])
+        ax.set_xticklabels([group[0] for group in groups])
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
@@ -202,6 +221,11 @@ def charts(res, prefix):
                 ([("saturation", "msg-saturation")], "cpu_s_per_1k", "CPU per 1k delivered", "s")],
         "fanout": [([("fanout", "fanout")], "deliveries_per_s", "presence deliveries per second", "1/s"),
                    ([("fanout", "fanout")], "cpu_s_per_1k", "CPU per 1k presence deliveries", "s")],
+        "offline": [([("store", "offline", "store_msgs_per_s"), ("read", "offline", "read_msgs_per_s")], None,
+                     "offline messages per second", "msg/s"),
+                    ([("store", "offline", "store_cpu_s_per_1k"), ("read", "offline", "read_cpu_s_per_1k"),
+                      ("read w/o logins", "offline", "read_net_cpu_s_per_1k")], None,
+                     "server CPU per 1k offline messages", "s")],
     }
     present = {variant_kind(v)[0].split("-")[0] for (_, v) in res.by}
     for scenario, panels in specs.items():

@@ -6,11 +6,11 @@ set -euo pipefail
 usage() {
     cat <<'EOF'
 usage: bench/run.sh [--quick] [--servers xmppd,prosody,ejabberd]
-                    [--scenarios idle,login,msg,fanout] [--no-install] [--no-build]
+                    [--scenarios idle,login,msg,fanout,offline] [--no-install] [--no-build]
 
   --quick       small counts: a smoke test of the runner itself (about 2 minutes)
   --servers     which servers to measure, in this order (default: all three)
-  --scenarios   which scenarios to run (default: idle,login,msg,fanout)
+  --scenarios   which scenarios to run (default: idle,login,msg,fanout,offline)
   --no-install  do not touch apt even if Prosody/ejabberd are missing
   --no-build    use the existing target/release binaries
   --prepare     install, configure, provision and start/stop each server once; no scenarios
@@ -20,7 +20,7 @@ EOF
 
 QUICK=0
 SERVERS="xmppd,prosody,ejabberd"
-SCENARIOS="idle,login,msg,fanout"
+SCENARIOS="idle,login,msg,fanout,offline"
 INSTALL=1
 BUILD=1
 PREPARE=0
@@ -42,7 +42,7 @@ for s in ${SERVERS//,/ }; do
     case "$s" in xmppd|prosody|ejabberd) ;; *) echo "unknown server: $s" >&2; exit 2 ;; esac
 done
 for s in ${SCENARIOS//,/ }; do
-    case "$s" in idle|login|msg|fanout) ;; *) echo "unknown scenario: $s" >&2; exit 2 ;; esac
+    case "$s" in idle|login|msg|fanout|offline) ;; *) echo "unknown scenario: $s" >&2; exit 2 ;; esac
 done
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -81,12 +81,16 @@ if [ "$QUICK" -eq 1 ]; then
     LOGINS=100; LOGIN_CONC=20
     MSG_PAIRS=50; MSG_RATE=200; MSG_DURATION=3
     FAN_RUN_USERS=105; FAN_DURATION=3
+    OFF_SENDERS=10; OFF_RECIPIENTS=100; OFF_PER=20; OFF_CONC=20
     MAX_SECONDS=120
 else
     IDLE_SMALL=10000; IDLE_LARGE=19000; IDLE_HOLD=5
     LOGINS=2000; LOGIN_CONC=50
     MSG_PAIRS=1000; MSG_RATE=2000; MSG_DURATION=10
     FAN_RUN_USERS=2100; FAN_DURATION=10
+    # 50 000 stored messages; 50 per recipient is far below every quota
+    # (xmppd 1000, ejabberd 1000 as configured below, Prosody 10000).
+    OFF_SENDERS=20; OFF_RECIPIENTS=1000; OFF_PER=50; OFF_CONC=50
     MAX_SECONDS=600
 fi
 
@@ -246,8 +250,10 @@ scram_iterations = 4096
 [log]
 level = "warn"
 
+# Offline storage (XEP-0160) for the offline scenario, default quota of
+# 1000 messages per user.
 [modules]
-enabled = ["disco", "ping", "roster", "presence"]
+enabled = ["disco", "ping", "roster", "presence", "offline"]
 EOF
 }
 
@@ -309,10 +315,11 @@ interfaces = { "127.0.0.1" }
 c2s_ports = { $PROSODY_PORT }
 c2s_direct_tls_ports = { }
 s2s_ports = { }
--- Only what the scenarios need: roster + presence (core), no offline
--- storage, MAM, carbons, stream management or rate limits.
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping" }
-modules_disabled = { "offline", "s2s", "s2s_auth_certs", "limits" }
+-- Only what the scenarios need: roster + presence (core), offline storage
+-- (XEP-0160, for the offline scenario; in the internal storage's archive,
+-- 10000 items per user); no MAM, carbons, stream management or rate limits.
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "offline" }
+modules_disabled = { "s2s", "s2s_auth_certs", "limits" }
 authentication = "internal_hashed"
 storage = "internal"
 c2s_require_encryption = true
@@ -419,13 +426,17 @@ api_permissions:
     what: "*"
 shaper_rules:
   max_user_sessions: 100
+  # The offline quota: xmppd's default (without this rule there is none).
+  max_user_offline_messages: 1000
   c2s_shaper: none
-# roster + presence only: no offline storage, MAM, carbons, stream management.
+# roster + presence, offline storage (XEP-0160, mnesia) for the offline
+# scenario; no MAM, carbons, stream management.
 modules:
   mod_roster:
     versioning: false
   mod_disco: {}
   mod_ping: {}
+  mod_offline: {}
 EOF
     chown -R ejabberd:ejabberd "$ED"
 }
@@ -573,6 +584,12 @@ run_server() {
             fanout)
                 run_variant "$server" "fanout" fanout --user-prefix fan --users "$FAN_RUN_USERS" \
                     --contacts "$FAN_CONTACTS" --duration "$FAN_DURATION"
+                ;;
+            offline)
+                # Senders bench0.., recipients after them; the bench drains
+                # whatever an earlier run left stored before it measures.
+                run_variant "$server" "offline" offline --senders "$OFF_SENDERS" --recipients "$OFF_RECIPIENTS" \
+                    --per-recipient "$OFF_PER" --concurrency "$OFF_CONC"
                 ;;
         esac
     done

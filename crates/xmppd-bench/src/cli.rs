@@ -75,6 +75,8 @@ pub enum Scenario {
     Msg(MsgArgs),
     /// Presence updates to rosters of K contacts; deliveries/s and CPU per 1000.
     Fanout(FanoutArgs),
+    /// Offline storage (XEP-0160): messages stored/s and read back/s, CPU per 1000.
+    Offline(OfflineArgs),
 }
 
 impl Scenario {
@@ -85,6 +87,7 @@ impl Scenario {
             Scenario::Login(_) => "login",
             Scenario::Msg(_) => "msg",
             Scenario::Fanout(_) => "fanout",
+            Scenario::Offline(_) => "offline",
         }
     }
 }
@@ -153,6 +156,26 @@ pub struct FanoutArgs {
     /// Presence updates outstanding per user (complete once every contact got it).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+}
+
+/// `offline` options.
+#[derive(Debug, Clone, Args)]
+pub struct OfflineArgs {
+    /// Sender sessions: accounts 0..S. They send no presence.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub senders: u32,
+    /// Offline recipients: accounts S..S+R.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
+    pub recipients: u32,
+    /// Messages stored for each recipient. At most 1000, xmppd's default
+    /// quota (Prosody's internal storage keeps 10000, ejabberd has none
+    /// unless the `max_user_offline_messages` rule sets one).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub per_recipient: u32,
+    /// Recipient logins in flight in the read phase (and the unmeasured
+    /// drain and the login baseline before the write phase).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
 }
 
 /// How TLS is established.
@@ -255,6 +278,13 @@ mod tests {
         assert_eq!(cli.common.mechanism, MechanismArg::ScramSha256);
         assert_eq!(cli.common.tls, TlsMode::Starttls);
         assert_eq!(cli.common.port, 5222);
+        let cli = Cli::try_parse_from(["xmppd-bench", "offline", "--per-recipient", "1000"]).unwrap();
+        let Scenario::Offline(offline) = &cli.scenario else { panic!("not offline") };
+        assert_eq!(
+            (offline.senders, offline.recipients, offline.per_recipient, offline.concurrency),
+            (20, 200, 1000, 50)
+        );
+        assert!(Cli::try_parse_from(["xmppd-bench", "offline", "--per-recipient", "1001"]).is_err());
         let refused = Cli::try_parse_from(["xmppd-bench", "idle", "--host", "10.1.2.3"]).unwrap_err();
         assert_eq!(refused.exit_code(), 2);
     }

@@ -4,10 +4,11 @@
 //! on stdout plus a human summary on stderr.
 //!
 //! Scenarios: `idle` (server RSS per session), `login` (logins/s, server CPU
-//! per login), `msg` (one-to-one message throughput, latency, CPU per 1000)
-//! and `fanout` (presence to rosters, deliveries/s, CPU per 1000). Server
+//! per login), `msg` (one-to-one message throughput, latency, CPU per 1000),
+//! `fanout` (presence to rosters, deliveries/s, CPU per 1000) and `offline`
+//! (XEP-0160 storage: messages stored/s and read back/s, CPU per 1000). Server
 //! RSS and CPU come from `/proc/<--server-pid>`, sampled before and after
-//! the measured phase only.
+//! the measured phases only.
 //!
 //! Design for scale: one tokio task per connection on a multi-thread
 //! runtime, a 4 KiB read buffer that exists only during a read, parser and
@@ -78,6 +79,7 @@ fn sessions_needed(scenario: &Scenario) -> u64 {
         Scenario::Login(args) => u64::from(args.concurrency),
         Scenario::Msg(args) => 2 * u64::from(args.pairs),
         Scenario::Fanout(args) => u64::from(args.users),
+        Scenario::Offline(args) => u64::from(args.senders) + u64::from(args.concurrency),
     }
 }
 
@@ -125,6 +127,7 @@ fn run(cli: &Cli, report: &mut Report) -> Result<(), Error> {
                 Scenario::Login(args) => scenario::login::run(ctx.clone(), args, report).await,
                 Scenario::Msg(args) => scenario::msg::run(ctx.clone(), args, report).await,
                 Scenario::Fanout(args) => scenario::fanout::run(ctx.clone(), args, report).await,
+                Scenario::Offline(args) => scenario::offline::run(ctx.clone(), args, report).await,
             }
         };
         let result = tokio::time::timeout_at(hard_deadline, scenario)

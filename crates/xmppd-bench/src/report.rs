@@ -11,7 +11,7 @@ use serde::Serialize;
 /// JSON; the common ones are always present (`null` when unknown).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
-    /// `idle`, `login`, `msg` or `fanout`.
+    /// `idle`, `login`, `msg`, `fanout` or `offline`.
     pub scenario: String,
     /// Server name from `--label`.
     pub label: String,
@@ -71,7 +71,7 @@ pub struct Report {
     /// login: measured logins asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logins: Option<u64>,
-    /// login: logins in flight.
+    /// login: logins in flight; offline: recipient logins in flight.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<u64>,
     /// login: accounts cycled through.
@@ -102,10 +102,12 @@ pub struct Report {
     /// msg/fanout: outstanding window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<u64>,
-    /// msg/fanout: stanzas sent in the measured phase.
+    /// msg/fanout: stanzas sent in the measured phase; offline: messages
+    /// sent in the write phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sent: Option<u64>,
-    /// msg: messages delivered; fanout: presence deliveries (one per contact).
+    /// msg: messages delivered; fanout: presence deliveries (one per
+    /// contact); offline: stored messages delivered in the read phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivered: Option<u64>,
     /// msg: sent but not delivered by the end of the drain.
@@ -132,6 +134,66 @@ pub struct Report {
     /// msg/fanout: server CPU seconds per 1000 deliveries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_s_per_1k: Option<f64>,
+
+    /// offline: sender sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub senders: Option<u64>,
+    /// offline: recipient accounts (offline during the write phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<u64>,
+    /// offline: messages per recipient.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_recipient: Option<u64>,
+    /// offline: messages the server handled (a ping answered after them)
+    /// without refusing them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<u64>,
+    /// offline: messages refused with an error stanza (e.g. resource-constraint).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounced: Option<u64>,
+    /// offline: write phase length, first message to the last ping answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_elapsed_s: Option<f64>,
+    /// offline: stored messages per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_msgs_per_s: Option<f64>,
+    /// offline: server CPU seconds in the write phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cpu_s: Option<f64>,
+    /// offline: server CPU seconds per 1000 stored messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_cpu_s_per_1k: Option<f64>,
+    /// offline: read phase length (recipient logins, deliveries, closes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_elapsed_s: Option<f64>,
+    /// offline: delivered messages per second in the read phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_msgs_per_s: Option<f64>,
+    /// offline: server CPU seconds in the read phase, the recipients'
+    /// logins included.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_cpu_s: Option<f64>,
+    /// offline: `read_cpu_s` per 1000 delivered messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_cpu_s_per_1k: Option<f64>,
+    /// offline: server CPU ms per recipient login (presence, ping, close)
+    /// with nothing stored, measured before the write phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline_login_cpu_ms: Option<f64>,
+    /// offline: read CPU minus the baseline's (as many logins), per 1000
+    /// delivered: an estimate of the delivery alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_net_cpu_s_per_1k: Option<f64>,
+    /// offline: delivered messages without a XEP-0203 `<delay/>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_delay: Option<u64>,
+    /// offline: messages left by earlier runs (drained before the write phase).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale: Option<u64>,
+    /// offline: messages of this run received twice, by the wrong
+    /// recipient, or before the read phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unexpected: Option<u64>,
 }
 
 impl Report {
@@ -201,6 +263,46 @@ impl Report {
                 opt(self.p50_ms, " ms"),
                 opt(self.p99_ms, " ms"),
             )),
+            "offline" => {
+                if self.stored.is_some() {
+                    lines.push(format!(
+                        "  store: {} of {} messages ({} senders -> {} offline recipients x {}) in {} s = {} /s; \
+                         server CPU {} s = {} s per 1000; refused {}",
+                        self.stored.unwrap_or(0),
+                        self.sent.unwrap_or(0),
+                        self.senders.unwrap_or(0),
+                        self.recipients.unwrap_or(0),
+                        self.per_recipient.unwrap_or(0),
+                        opt(self.store_elapsed_s, ""),
+                        opt(self.store_msgs_per_s, ""),
+                        opt(self.store_cpu_s, ""),
+                        opt(self.store_cpu_s_per_1k, ""),
+                        self.bounced.unwrap_or(0),
+                    ));
+                }
+                if self.delivered.is_some() {
+                    lines.push(format!(
+                        "  read: {} delivered ({} without <delay/>) in {} s = {} /s; server CPU {} s = {} s per 1000 \
+                         including {} logins ({} s per 1000 without them, from a baseline of {} ms CPU per login)",
+                        self.delivered.unwrap_or(0),
+                        self.without_delay.unwrap_or(0),
+                        opt(self.read_elapsed_s, ""),
+                        opt(self.read_msgs_per_s, ""),
+                        opt(self.read_cpu_s, ""),
+                        opt(self.read_cpu_s_per_1k, ""),
+                        self.recipients.unwrap_or(0),
+                        opt(self.read_net_cpu_s_per_1k, ""),
+                        opt(self.baseline_login_cpu_ms, ""),
+                    ));
+                }
+                if self.stale.unwrap_or(0) > 0 || self.unexpected.unwrap_or(0) > 0 {
+                    lines.push(format!(
+                        "  {} messages left by earlier runs drained; {} of this run unexpected (twice, misrouted)",
+                        self.stale.unwrap_or(0),
+                        self.unexpected.unwrap_or(0),
+                    ));
+                }
+            }
             _ => lines.push(format!(
                 "  sent {} delivered {} in {:.2} s = {} /s; latency p50 {} p99 {} p99.9 {}; server CPU {} s = {} s per 1000",
                 self.sent.unwrap_or(0),
@@ -293,6 +395,34 @@ mod tests {
         // One line.
         assert!(!report.to_json().contains('\n'));
         assert!(report.summary().contains("delivered 19998"));
+    }
+
+    #[test]
+    fn offline_json_has_both_phases() {
+        let report = Report {
+            scenario: "offline".into(),
+            ok: true,
+            senders: Some(20),
+            recipients: Some(200),
+            per_recipient: Some(50),
+            sent: Some(10_000),
+            stored: Some(10_000),
+            bounced: Some(0),
+            store_msgs_per_s: Some(5000.0),
+            store_cpu_s_per_1k: Some(0.05),
+            delivered: Some(10_000),
+            read_msgs_per_s: Some(20_000.0),
+            read_cpu_s_per_1k: Some(0.02),
+            without_delay: Some(0),
+            ..Report::default()
+        };
+        let value: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        for key in ["stored", "store_msgs_per_s", "store_cpu_s_per_1k", "delivered", "read_msgs_per_s"] {
+            assert!(value.get(key).is_some_and(|v| !v.is_null()), "missing {key}: {value}");
+        }
+        assert!(value.get("rate").is_none());
+        let summary = report.summary();
+        assert!(summary.contains("store: 10000 of 10000") && summary.contains("read: 10000 delivered"), "{summary}");
     }
 
     #[test]

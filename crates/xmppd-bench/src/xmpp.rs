@@ -38,7 +38,8 @@ const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 const NS_STREAMS_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 const NS_ROSTER: &str = "jabber:iq:roster";
-const NS_PING: &str = "urn:xmpp:ping";
+/// XEP-0199 namespace.
+pub const NS_PING: &str = "urn:xmpp:ping";
 
 /// Bytes read per socket read.
 const READ_CHUNK: usize = 4096;

@@ -74,6 +74,11 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with("")
+    }
+
+    /// Like [`Server::start`], with `extra` appended to the configuration.
+    fn start_with(extra: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let (starttls_port, direct_tls_port) = (free_port(), free_port());
         let config = dir.path().join("xmppd.toml");
@@ -82,7 +87,7 @@ impl Server {
             format!(
                 "[server]\nhosts = [\"localhost\"]\ndata_dir = \"{}\"\nshutdown_grace_secs = 1\n\n\
                  [listen]\nc2s = [\"127.0.0.1:{starttls_port}\"]\nc2s_direct_tls = [\"127.0.0.1:{direct_tls_port}\"]\n\n\
-                 [log]\nlevel = \"warn\"\n",
+                 [log]\nlevel = \"warn\"\n\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -279,6 +284,48 @@ fn scenarios_against_xmppd() {
     assert!(number(&json, "deliveries_per_s") > 0.0, "{json}");
     assert!(number(&json, "p99_ms") >= number(&json, "p50_ms"), "{json}");
     assert!(number(&json, "cpu_s_per_1k") > 0.0, "{json}");
+}
+
+/// offline: bench0..bench1 send to bench2..bench5 while they are offline;
+/// the messages are stored (XEP-0160) and read back with `<delay/>`. With
+/// a quota of 5 per user, 8 per recipient is refused with
+/// resource-constraint, and the next run drains what that one left.
+#[test]
+fn offline_storage_against_xmppd() {
+    let server = Server::start_with("[modules.settings.offline]\nmax_messages_per_user = 5\n");
+    let offline = |per_recipient: &str| {
+        let args = ["offline", "--senders", "2", "--recipients", "4", "--per-recipient", per_recipient];
+        bench(&server, &[&args[..], &["--concurrency", "3"]].concat())
+    };
+
+    let (code, json, stderr) = offline("5");
+    assert_ok(code, &json, &stderr, &server);
+    assert_eq!(json["scenario"], "offline");
+    for (key, value) in
+        [("sent", 20), ("stored", 20), ("bounced", 0), ("delivered", 20), ("without_delay", 0), ("unexpected", 0)]
+    {
+        assert_eq!(json[key], value, "{key}: {json}");
+    }
+    for key in ["store_msgs_per_s", "store_cpu_s_per_1k", "read_msgs_per_s", "read_cpu_s_per_1k"] {
+        assert!(number(&json, key) > 0.0, "{key}: {json}");
+    }
+    assert!(number(&json, "baseline_login_cpu_ms") > 0.0, "{json}");
+    assert!(json["read_net_cpu_s_per_1k"].is_number(), "{json}");
+    assert!(stderr.contains("store: 20 of 20") && stderr.contains("read: 20 delivered"), "{stderr}");
+
+    // Over the quota: 5 of 8 stored per recipient, 3 refused; a failure
+    // that says why.
+    let (code, json, stderr) = offline("8");
+    assert_eq!(code, 1, "{json}\n{stderr}");
+    assert_eq!(json["ok"], false);
+    assert_eq!((json["stored"].as_u64(), json["bounced"].as_u64()), (Some(20), Some(12)), "{json}");
+    assert!(json["error"].as_str().unwrap().contains("resource-constraint"), "{json}");
+    assert!(json.get("delivered").is_none(), "no read phase after a refusal: {json}");
+
+    // The 20 messages left behind are drained, not counted.
+    let (code, json, stderr) = offline("5");
+    assert_ok(code, &json, &stderr, &server);
+    assert_eq!((json["stale"].as_u64(), json["delivered"].as_u64()), (Some(20), Some(20)), "{json}");
 }
 
 /// Non-loopback targets are refused before any connection (exit 2).

@@ -6,6 +6,7 @@ pub mod fanout;
 pub mod idle;
 pub mod login;
 pub mod msg;
+pub mod offline;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::cli::Common;
 use crate::error::Error;
-use crate::procfs::{self, Sample};
+use crate::procfs::{self, CpuSource, Sample};
 use crate::report::{Report, round3, round6};
 use crate::xmpp::{AfterBind, Conn, Target};
 
@@ -78,10 +79,15 @@ impl Ctx {
         procfs::sample(self.common.server_pid?, self.common.include_children)
     }
 
+    /// Server CPU seconds between two samples, and the counter they come from.
+    pub fn cpu_between(&self, before: &Option<Sample>, after: &Option<Sample>) -> Option<(f64, CpuSource)> {
+        let (before, after) = (before.as_ref()?, after.as_ref()?);
+        Some(procfs::cpu_seconds(before, after, self.ticks_per_second))
+    }
+
     /// Fills the CPU fields from two samples; returns the CPU seconds.
     pub fn set_cpu(&self, report: &mut Report, before: &Option<Sample>, after: &Option<Sample>) -> Option<f64> {
-        let (before, after) = (before.as_ref()?, after.as_ref()?);
-        let (seconds, source) = procfs::cpu_seconds(before, after, self.ticks_per_second);
+        let (seconds, source) = self.cpu_between(before, after)?;
         report.server_cpu_s = Some(round6(seconds));
         report.cpu_source = Some(source.name().into());
         Some(seconds)
