@@ -18,13 +18,12 @@ Accounts alice and bob @localhost must exist with PASSWORD.
 import asyncio
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
 import uuid
 
-import slixmpp
+import xmppd_client
 
 PORT, PASSWORD, WORKDIR = sys.argv[1:4]
 TIMEOUT = 20
@@ -145,33 +144,17 @@ def stop_profanity():
 
 
 def make_bob():
-    bob = slixmpp.ClientXMPP(f"{BOB}/slixmpp", PASSWORD, sasl_mech="SCRAM-SHA-256")
-    bob.enable_direct_tls = False
-    bob.enable_starttls = True
-    bob.enable_plaintext = False
-    bob.ssl_context.check_hostname = False
-    bob.ssl_context.verify_mode = ssl.CERT_NONE
+    async def on_ready(bob):
+        await bob.get_roster()
+        bob.send_presence()
+
+    bob = xmppd_client.make_client(f"{BOB}/slixmpp", PASSWORD, PORT, on_ready=on_ready)
     bob.roster.auto_authorize = None
     bob.roster.auto_subscribe = False
-    bob.ready = asyncio.get_event_loop().create_future()
     bob.presences = asyncio.Queue()
     bob.messages = asyncio.Queue()
     bob.add_event_handler("presence", lambda p: bob.presences.put_nowait((p["type"], str(p["from"]))))
     bob.add_event_handler("message", lambda m: bob.messages.put_nowait(m))
-
-    async def session_start(_event):
-        await bob.get_roster()
-        bob.send_presence()
-        if not bob.ready.done():
-            bob.ready.set_result(True)
-
-    def failed(event):
-        if not bob.ready.done():
-            bob.ready.set_exception(RuntimeError(f"bob: authentication failed: {event}"))
-
-    bob.add_event_handler("session_start", session_start)
-    bob.add_event_handler("failed_all_auth", failed)
-    bob.connect("127.0.0.1", int(PORT))
     return bob
 
 

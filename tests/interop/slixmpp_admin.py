@@ -20,11 +20,12 @@ usage: slixmpp_admin.py PORT MODE PASSWORD
 """
 
 import asyncio
-import ssl
 import sys
 
-import slixmpp
 from slixmpp.exceptions import IqError
+
+import xmppd_client
+from xmppd_client import expect_error
 
 PORT, MODE, PASSWORD = sys.argv[1:4]
 TIMEOUT = 20
@@ -33,37 +34,18 @@ ADMIN_NODE = "http://jabber.org/protocol/admin"
 COMMANDS = "http://jabber.org/protocol/commands"
 
 
-def configure(client):
-    client.enable_direct_tls = False
-    client.enable_starttls = True
-    client.enable_plaintext = False
-    client.ssl_context.check_hostname = False
-    client.ssl_context.verify_mode = ssl.CERT_NONE
-
-
 class Session:
     """One client connection with futures for its outcome."""
 
     def __init__(self, jid, password, register=False):
-        self.client = slixmpp.ClientXMPP(jid, password, sasl_mech="SCRAM-SHA-256")
-        configure(self.client)
-        for plugin in ("xep_0030", "xep_0004", "xep_0050", "xep_0133", "xep_0077"):
-            self.client.register_plugin(plugin)
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.closed = loop.create_future()
-        self.registered = loop.create_future()
+        self.client = xmppd_client.make_client(jid, password, PORT, raise_on_failure=False, plugins=(
+            "xep_0030", "xep_0004", "xep_0050", "xep_0133", "xep_0077"))
+        client = self.client
+        self.ready = client.ready
+        self.closed = asyncio.get_event_loop().create_future()
+        self.registered = asyncio.get_event_loop().create_future()
         self.stream_error = None
         self.register_offered = False
-        client = self.client
-
-        async def session_start(_event):
-            if not self.ready.done():
-                self.ready.set_result(True)
-
-        def failed(_event):
-            if not self.ready.done():
-                self.ready.set_result(False)
 
         def disconnected(_event):
             if not self.ready.done():
@@ -74,8 +56,6 @@ class Session:
         def stream_error(error):
             self.stream_error = error["condition"]
 
-        client.add_event_handler("session_start", session_start)
-        client.add_event_handler("failed_all_auth", failed)
         client.add_event_handler("disconnected", disconnected)
         client.add_event_handler("stream_error", stream_error)
         if register:
@@ -94,7 +74,6 @@ class Session:
                     client.disconnect()
 
             client.add_event_handler("register", on_register)
-        client.connect("127.0.0.1", int(PORT))
 
     async def wait_ready(self):
         return await asyncio.wait_for(self.ready, TIMEOUT)
@@ -119,15 +98,6 @@ async def logged_in(jid, password):
     session = Session(jid, password)
     assert await session.wait_ready(), f"{jid} could not log in"
     return session
-
-
-async def expect_error(condition, awaitable):
-    try:
-        result = await awaitable
-    except IqError as error:
-        assert error.condition == condition, f"expected {condition}, got {error.condition}: {error.iq}"
-        return error
-    raise AssertionError(f"expected {condition}, got a result: {result}")
 
 
 async def register(jid, password):
@@ -350,10 +320,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT * 6))
-    except Exception as error:  # noqa: BLE001 - report any failure
-        import traceback
-        traceback.print_exc()
-        print(f"FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    xmppd_client.run(main, TIMEOUT * 6, print_traceback=True)

@@ -7,75 +7,25 @@ usage: slixmpp_chat.py PORT MODE MECHANISM JID_A JID_B PASSWORD
 """
 
 import asyncio
-import hashlib
-import ssl
 import sys
 import uuid
 
 import slixmpp
-from slixmpp.features.feature_mechanisms.mechanisms import FeatureMechanisms
-from slixmpp.util.sasl import mechanisms as sasl_mechanisms
+
+import xmppd_client
 
 PORT, MODE, MECHANISM, JID_A, JID_B, PASSWORD = sys.argv[1:7]
 TIMEOUT = 20
 
-# COMPAT: Python's ssl module offers only tls-unique, which TLS 1.3 lacks
-# (RFC 9266), so slixmpp cannot do SCRAM-*-PLUS on TLS 1.3 by itself. Feed
-# it tls-server-end-point data (RFC 5929 §4.1: SHA-256 of the server
-# certificate) instead; xmppd offers that type too (XEP-0440).
-_original_credentials = FeatureMechanisms._default_credentials
-
-
-def _credentials_with_end_point(self, required, optional):
-    result = _original_credentials(self, required, optional)
-    sock = self.xmpp.socket
-    if "channel_binding" in required.union(optional) and isinstance(sock, (ssl.SSLSocket, ssl.SSLObject)):
-        result["channel_binding"] = hashlib.sha256(sock.getpeercert(True)).digest()
-    return result
-
-
-_original_first = sasl_mechanisms.SCRAM.process_1
-
-
-def _first_with_end_point(self, challenge):
-    message = _original_first(self, challenge)
-    if self.use_channel_binding and self.gs2_header.startswith(b"p="):
-        bare_header = self.gs2_header.split(b",", 1)[1]
-        self.gs2_header = b"p=tls-server-end-point," + bare_header
-        self.client_first_message = self.gs2_header + self.client_first_message_bare
-        return self.client_first_message
-    return message
-
-
-FeatureMechanisms._default_credentials = _credentials_with_end_point
-sasl_mechanisms.SCRAM.process_1 = _first_with_end_point
+# SCRAM-*-PLUS on TLS 1.3 needs this (see its COMPAT note).
+xmppd_client.use_tls_server_end_point()
 
 
 def make_client(jid):
-    client = slixmpp.ClientXMPP(jid, PASSWORD, sasl_mech=MECHANISM)
-    client.enable_direct_tls = MODE == "direct"
-    client.enable_starttls = MODE == "starttls"
-    client.enable_plaintext = False
-    client.ssl_context.check_hostname = False
-    client.ssl_context.verify_mode = ssl.CERT_NONE
-    client.register_plugin("xep_0030")
-    client.register_plugin("xep_0199")
-    client.ready = asyncio.get_event_loop().create_future()
+    client = xmppd_client.make_client(jid, PASSWORD, PORT, mechanism=MECHANISM, direct_tls=MODE == "direct",
+                                      plugins=("xep_0030", "xep_0199"), on_ready=lambda c: c.send_presence())
     client.inbox = asyncio.Queue()
-
-    async def session_start(_event):
-        client.send_presence()
-        if not client.ready.done():
-            client.ready.set_result(True)
-
-    def failed(event):
-        if not client.ready.done():
-            client.ready.set_exception(RuntimeError(f"{jid}: authentication failed: {event}"))
-
-    client.add_event_handler("session_start", session_start)
-    client.add_event_handler("failed_all_auth", failed)
     client.add_event_handler("message", lambda msg: client.inbox.put_nowait(msg))
-    client.connect("127.0.0.1", int(PORT))
     return client
 
 
@@ -125,8 +75,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT * 3))
-    except Exception as error:  # noqa: BLE001 - report any failure
-        print(f"FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    xmppd_client.run(main, TIMEOUT * 3)

@@ -9,15 +9,15 @@ Accounts alice, bob and carol @localhost must exist.
 """
 
 import asyncio
-import ssl
 import sys
 import uuid
 
-import slixmpp
 from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import StanzaPath
+
+import xmppd_client
 
 PORT, SCENARIO, PASSWORD = sys.argv[1:4]
 TIMEOUT = 15
@@ -26,17 +26,18 @@ NS_DELAY = "urn:xmpp:delay"
 
 
 def make_client(user, resource="test", initial_presence=True, priority=None):
-    jid = f"{user}@localhost/{resource}"
-    client = slixmpp.ClientXMPP(jid, PASSWORD, sasl_mech="SCRAM-SHA-256")
-    client.enable_direct_tls = False
-    client.enable_starttls = True
-    client.enable_plaintext = False
-    client.ssl_context.check_hostname = False
-    client.ssl_context.verify_mode = ssl.CERT_NONE
+    async def on_ready(client):
+        await client.get_roster()
+        if initial_presence:
+            if priority is None:
+                client.send_presence()
+            else:
+                client.send_presence(ppriority=priority)
+
+    client = xmppd_client.make_client(f"{user}@localhost/{resource}", PASSWORD, PORT, on_ready=on_ready)
     # The test decides every subscription answer itself.
     client.roster.auto_authorize = None
     client.roster.auto_subscribe = False
-    client.ready = asyncio.get_event_loop().create_future()
     client.pushes = asyncio.Queue()
     client.presences = asyncio.Queue()
     client.messages = asyncio.Queue()
@@ -59,24 +60,6 @@ def make_client(user, resource="test", initial_presence=True, priority=None):
     client.register_handler(Callback("test roster push", StanzaPath("iq@type=set/roster"), on_push))
     client.register_handler(Callback("test presence", StanzaPath("presence"), on_presence))
     client.add_event_handler("message", lambda msg: client.messages.put_nowait(msg))
-
-    async def session_start(_event):
-        await client.get_roster()
-        if initial_presence:
-            if priority is None:
-                client.send_presence()
-            else:
-                client.send_presence(ppriority=priority)
-        if not client.ready.done():
-            client.ready.set_result(True)
-
-    def failed(event):
-        if not client.ready.done():
-            client.ready.set_exception(RuntimeError(f"{jid}: authentication failed: {event}"))
-
-    client.add_event_handler("session_start", session_start)
-    client.add_event_handler("failed_all_auth", failed)
-    client.connect("127.0.0.1", int(PORT))
     return client
 
 
@@ -231,16 +214,7 @@ async def presence():
     b = make_client("bob")
     await online(a, b)
     A, B = "alice@localhost", "bob@localhost"
-    a.send_presence(pto=B, ptype="subscribe")
-    await expect_presence(b, "subscribe", A)
-    b.send_presence(pto=A, ptype="subscribed")
-    await expect_presence(a, "subscribed", B)
-    await expect_presence(a, "available", B)
-    b.send_presence(pto=A, ptype="subscribe")
-    await expect_presence(a, "subscribe", B)
-    a.send_presence(pto=B, ptype="subscribed")
-    await expect_presence(b, "subscribed", A)
-    await expect_presence(b, "available", A)
+    await mutual(a, b)
     print("mutual subscription set up")
 
     # A second resource of A: its initial presence probes B and shows the
@@ -526,11 +500,4 @@ SCENARIOS = {
 }
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(SCENARIOS[SCENARIO](), TIMEOUT * 6))
-    except Exception as error:  # noqa: BLE001 - report any failure
-        import traceback
-
-        traceback.print_exc()
-        print(f"FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    xmppd_client.run(lambda: SCENARIOS[SCENARIO](), TIMEOUT * 6, print_traceback=True)

@@ -15,14 +15,14 @@ usage: slixmpp_xeps.py PORT MODE JID_A JID_B PASSWORD
 
 import asyncio
 import datetime as dt
-import ssl
 import sys
 import time
 import uuid
 
-import slixmpp
-from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET, ElementBase
+
+import xmppd_client
+from xmppd_client import expect_error
 
 PORT, MODE, JID_A, JID_B, PASSWORD = sys.argv[1:6]
 TIMEOUT = 20
@@ -52,40 +52,11 @@ class Unused(ElementBase):
 
 
 def make_client(jid):
-    client = slixmpp.ClientXMPP(jid, PASSWORD, sasl_mech="SCRAM-SHA-256")
-    client.enable_direct_tls = False
-    client.enable_starttls = True
-    client.enable_plaintext = False
-    client.ssl_context.check_hostname = False
-    client.ssl_context.verify_mode = ssl.CERT_NONE
-    for plugin in ("xep_0030", "xep_0004", "xep_0128", "xep_0092", "xep_0202", "xep_0049", "xep_0054", "xep_0012"):
-        client.register_plugin(plugin)
+    client = xmppd_client.make_client(jid, PASSWORD, PORT, plugins=(
+        "xep_0030", "xep_0004", "xep_0128", "xep_0092", "xep_0202", "xep_0049", "xep_0054", "xep_0012"))
     client.plugin["xep_0049"].register(Prefs)
     client.plugin["xep_0049"].register(Unused)
-    client.ready = asyncio.get_event_loop().create_future()
-
-    async def session_start(_event):
-        if not client.ready.done():
-            client.ready.set_result(True)
-
-    def failed(event):
-        if not client.ready.done():
-            client.ready.set_exception(RuntimeError(f"{jid}: authentication failed: {event}"))
-
-    client.add_event_handler("session_start", session_start)
-    client.add_event_handler("failed_all_auth", failed)
-    client.connect("127.0.0.1", int(PORT))
     return client
-
-
-async def expect_error(condition, awaitable):
-    """Awaits an IQ that must fail with `condition`."""
-    try:
-        result = await awaitable
-    except IqError as error:
-        assert error.condition == condition, f"expected {condition}, got {error.condition}: {error.iq}"
-        return
-    raise AssertionError(f"expected {condition}, got a result: {result}")
 
 
 def raw_iq(client, iq_type, payload, to=None):
@@ -282,8 +253,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(asyncio.wait_for(main(), TIMEOUT * 3))
-    except Exception as error:  # noqa: BLE001 - report any failure
-        print(f"FAILED: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+    xmppd_client.run(main, TIMEOUT * 3)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
-use xmppd_jid::{DomainJid, Jid};
+use xmppd_jid::{BareJid, DomainJid, Jid};
 use xmppd_proto::StanzaErrorCondition;
 use xmppd_xml::Element;
 
@@ -68,6 +68,20 @@ pub struct IqRequest<'a> {
     pub stanza: &'a Stanza,
     /// The parsed payload (the single child of a get/set, §8.2.3).
     pub payload: Element,
+}
+
+impl IqRequest<'_> {
+    /// The sender's own account, which an IQ without `to` is addressed to
+    /// (RFC 6120 §8.1.1.1); `forbidden` when it is addressed to another
+    /// account. For payloads that only reach one's own data (the roster,
+    /// RFC 6121 §2.1.5, §2.3.3; the blocklist, XEP-0191 §3.1, §3.3).
+    pub fn own_account(&self) -> Result<BareJid, StanzaErrorCondition> {
+        let user = self.stanza.from().to_bare();
+        match self.stanza.to() {
+            Some(to) if to.to_bare() != user => Err(StanzaErrorCondition::Forbidden),
+            _ => Ok(user),
+        }
+    }
 }
 
 /// What a handler answers: a result payload (`None` = empty result) or a

@@ -279,12 +279,7 @@ impl Server {
         requester: &Jid,
         node: &str,
     ) -> Option<Result<Vec<Element>, StanzaErrorCondition>> {
-        for provider in self.hosts.get(host)?.disco_nodes.iter() {
-            if let Some(answer) = provider.info(self, host, requester, node).await {
-                return Some(answer);
-            }
-        }
-        None
+        self.disco_node(host, requester, node, NodeQuery::Info).await
     }
 
     /// The disco#items children of `node` on `host` as `requester` sees
@@ -295,9 +290,25 @@ impl Server {
         requester: &Jid,
         node: &str,
     ) -> Option<Result<Vec<Element>, StanzaErrorCondition>> {
+        self.disco_node(host, requester, node, NodeQuery::Items).await
+    }
+
+    /// The `query` answer for `node` from the first provider on `host`
+    /// that knows the node.
+    async fn disco_node(
+        self: &Arc<Self>,
+        host: &DomainJid,
+        requester: &Jid,
+        node: &str,
+        query: NodeQuery,
+    ) -> Option<Result<Vec<Element>, StanzaErrorCondition>> {
         for provider in self.hosts.get(host)?.disco_nodes.iter() {
-            if let Some(answer) = provider.items(self, host, requester, node).await {
-                return Some(answer);
+            let answer = match query {
+                NodeQuery::Info => provider.info(self, host, requester, node).await,
+                NodeQuery::Items => provider.items(self, host, requester, node).await,
+            };
+            if answer.is_some() {
+                return answer;
             }
         }
         None
@@ -752,6 +763,15 @@ impl Server {
     pub fn shutdown_sessions(&self) {
         self.sessions.close_all(StreamErrorCondition::SystemShutdown, "the server is shutting down");
     }
+}
+
+/// Which service discovery query a [`crate::module::DiscoNodes`] provider answers.
+#[derive(Clone, Copy)]
+enum NodeQuery {
+    /// disco#info (XEP-0030 §3.2).
+    Info,
+    /// disco#items (XEP-0030 §4.2).
+    Items,
 }
 
 /// `<iq type='error'/>` for a pre-authentication request (RFC 6120 §8.3).

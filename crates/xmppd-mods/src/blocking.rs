@@ -114,15 +114,6 @@ impl Blocklists {
     }
 }
 
-/// §3.1 / §3.3: only the user's own blocklist.
-fn own_account(request: &IqRequest<'_>) -> Result<BareJid, StanzaErrorCondition> {
-    let user = request.stanza.from().to_bare();
-    match request.stanza.to() {
-        Some(to) if to.to_bare() != user => Err(StanzaErrorCondition::Forbidden),
-        _ => Ok(user),
-    }
-}
-
 fn items_element(name: &str, jids: &[Jid]) -> Element {
     Element::builder(name, ns::BLOCKING)
         .append_all(jids.iter().map(|jid| Element::builder("item", ns::BLOCKING).attr("jid", jid.as_str()).build()))
@@ -135,7 +126,7 @@ struct GetList(Arc<Blocklists>);
 impl IqHandler for GetList {
     /// §3.1: the blocklist; the resource now gets pushes.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        let user = own_account(&request)?;
+        let user = request.own_account()?;
         if let Ok(full) = request.stanza.from().clone().try_into_full()
             && let Some(session) = request.server.sessions().get(&full)
         {
@@ -155,7 +146,7 @@ struct Change {
 impl IqHandler for Change {
     /// §3.3 (block) and §3.4 (unblock).
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        let user = own_account(&request)?;
+        let user = request.own_account()?;
         let mut jids = Vec::new();
         for item in request.payload.children().filter(|c| c.is("item", ns::BLOCKING)) {
             let jid: Jid = item.attr("jid").and_then(|j| j.parse().ok()).ok_or(StanzaErrorCondition::JidMalformed)?;

@@ -43,6 +43,7 @@ use serde::Deserialize;
 use xmppd_core::module::IqOutcome;
 use xmppd_core::{IqHandler, IqRequest, IqType, ModuleContext, ModuleDef, Protocol, Scope, Support};
 use xmppd_proto::{StanzaErrorCondition, ns};
+use xmppd_storage::KeyValueStore;
 use xmppd_xml::Element;
 
 /// XEP-0049 §2.1: the protocol namespace.
@@ -92,18 +93,29 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
 /// as (host, username). XEP-0049 §2.3 and XEP-0054 §3.2 both restrict
 /// writes (and XEP-0049 reads) to the account's own resources.
 pub(crate) fn own_account(request: &IqRequest<'_>) -> Option<(String, String)> {
-    let sender = request.stanza.from().to_bare();
-    if let Some(to) = request.stanza.to()
-        && to.to_bare() != sender
-    {
-        return None;
-    }
-    Some((sender.domain().to_owned(), sender.node()?.to_owned()))
+    let account = request.own_account().ok()?;
+    Some((account.domain().to_owned(), account.node()?.to_owned()))
 }
 
 /// Storage failures are the server's problem, not the requester's.
 pub(crate) fn internal<E>(_error: E) -> StanzaErrorCondition {
     StanzaErrorCondition::InternalServerError
+}
+
+/// Stores `value` under `key` in the account's `store`, or deletes the key
+/// when there is no value.
+pub(crate) async fn set_or_delete(
+    kv: &dyn KeyValueStore,
+    host: &str,
+    user: &str,
+    store: &str,
+    key: &str,
+    value: Option<&[u8]>,
+) -> Result<(), StanzaErrorCondition> {
+    match value {
+        Some(value) => kv.set(host, user, store, key, value).await.map_err(internal),
+        None => kv.delete(host, user, store, key).await.map(drop).map_err(internal),
+    }
 }
 
 /// The key of a fragment.
@@ -206,12 +218,7 @@ impl IqHandler for Store {
             check_quota(&self.config, elements, bytes)?;
         }
         for (key, value) in &updates {
-            match value {
-                Some(value) => kv.set(&host, &user, STORE, key, value).await.map_err(internal)?,
-                None => {
-                    kv.delete(&host, &user, STORE, key).await.map_err(internal)?;
-                }
-            }
+            set_or_delete(kv.as_ref(), &host, &user, STORE, key, value.as_deref()).await?;
         }
         Ok(None)
     }

@@ -313,15 +313,14 @@ impl PreAuthIqHandler for Registration {
 }
 
 /// The account a post-authentication request is about: the sender's own.
-/// A request addressed to another account, or to another host than the
-/// sender's, is `<forbidden/>`.
+/// Besides what [`IqRequest::own_account`] accepts, the sender's host
+/// stands for it; a request addressed to another account, or to another
+/// host than the sender's, is `<forbidden/>`.
 fn own_account(request: &IqRequest<'_>) -> Result<BareJid, StanzaErrorCondition> {
-    let sender = request.stanza.from().to_bare();
+    let sender = request.stanza.from();
     match request.stanza.to() {
-        None => Ok(sender),
-        Some(to) if to.node().is_none() && to.domain() == sender.domain() => Ok(sender),
-        Some(to) if to.to_bare() == sender => Ok(sender),
-        Some(_) => Err(StanzaErrorCondition::Forbidden),
+        Some(to) if to.node().is_none() && to.domain() == sender.domain() => Ok(sender.to_bare()),
+        _ => request.own_account(),
     }
 }
 

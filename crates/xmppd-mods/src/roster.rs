@@ -52,15 +52,6 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// §2.1.5 / §2.3.3: only the user's own roster is reachable.
-fn own_account(request: &IqRequest<'_>) -> Result<BareJid, StanzaErrorCondition> {
-    let user = request.stanza.from().to_bare();
-    match request.stanza.to() {
-        Some(to) if to.to_bare() != user => Err(StanzaErrorCondition::Forbidden),
-        _ => Ok(user),
-    }
-}
-
 fn storage_error(error: &StorageError) -> StanzaErrorCondition {
     match error {
         StorageError::LimitExceeded => StanzaErrorCondition::ResourceConstraint,
@@ -75,7 +66,7 @@ impl IqHandler for Get {
     /// §2.1.3 and §2.6.3: the whole roster, or an empty result when the
     /// client's version is current.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        let user = own_account(&request)?;
+        let user = request.own_account()?;
         if request.payload.children().next().is_some() {
             return Err(StanzaErrorCondition::BadRequest);
         }
@@ -105,7 +96,7 @@ struct Set {
 impl IqHandler for Set {
     /// §2.3 (add or update) and §2.5 (remove).
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        let user = own_account(&request)?;
+        let user = request.own_account()?;
         let mut items = request.payload.children();
         // §2.3.3: exactly one item.
         let (Some(item), None) = (items.next(), items.next()) else {

@@ -32,7 +32,7 @@ use xmppd_core::{IqHandler, IqRequest, IqType, ModuleContext, ModuleDef, Protoco
 use xmppd_proto::StanzaErrorCondition;
 use xmppd_xml::Element;
 
-use crate::private::{internal, own_account};
+use crate::private::{internal, own_account, set_or_delete};
 
 /// XEP-0054 §1: the protocol namespace, also the disco feature (§4).
 pub const NS: &str = "vcard-temp";
@@ -116,13 +116,8 @@ impl IqHandler for Publish {
     /// XEP-0054 §3.2: replaces the whole vCard of one's own account.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
         let (host, user) = own_account(&request).ok_or(StanzaErrorCondition::Forbidden)?;
-        let kv = request.server.kv();
-        match vcard_to_store(&request.payload, &self.config)? {
-            Some(bytes) => kv.set(&host, &user, STORE, "", &bytes).await.map_err(internal)?,
-            None => {
-                kv.delete(&host, &user, STORE, "").await.map_err(internal)?;
-            }
-        }
+        let vcard = vcard_to_store(&request.payload, &self.config)?;
+        set_or_delete(request.server.kv().as_ref(), &host, &user, STORE, "", vcard.as_deref()).await?;
         Ok(None)
     }
 }

@@ -95,8 +95,7 @@ async fn whitespace_keepalives_are_accepted() {
         client.send(" \n\t ").await;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    client.send("<iq type='get' id='k1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-    let got = client.expect("/>").await;
+    let got = client.iq("get", "k1", None, "<ping xmlns='urn:xmpp:ping'/>").await;
     assert!(got.contains("id='k1'") && got.contains("type='result'"), "{got}");
     let quiet = client.read_for(Duration::from_millis(200)).await;
     assert!(quiet.is_empty() && !client.closed, "{quiet}");
@@ -187,15 +186,12 @@ async fn messages_and_iqs_between_local_sessions() {
     assert!(got.contains("type='result'"), "{got}");
 
     // IQ to the server: ping answered; unknown payload → service-unavailable.
-    romeo.send("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-    let got = romeo.expect("id='p1'").await;
+    let got = romeo.iq("get", "p1", Some("localhost"), "<ping xmlns='urn:xmpp:ping'/>").await;
     assert!(got.contains("type='result'"), "{got}");
-    romeo.send("<iq type='get' id='p2' to='localhost'><nope xmlns='urn:example:nope'/></iq>").await;
-    let got = romeo.expect("</iq>").await;
+    let got = romeo.iq("get", "p2", Some("localhost"), "<nope xmlns='urn:example:nope'/>").await;
     assert!(got.contains("id='p2'") && got.contains("<service-unavailable"), "{got}");
     // IQ to a bare JID of a user with no handler → service-unavailable.
-    romeo.send("<iq type='get' id='p3' to='juliet@localhost'><nope xmlns='urn:example:nope'/></iq>").await;
-    let got = romeo.expect("</iq>").await;
+    let got = romeo.iq("get", "p3", Some("juliet@localhost"), "<nope xmlns='urn:example:nope'/>").await;
     assert!(got.contains("id='p3'") && got.contains("<service-unavailable"), "{got}");
 }
 
@@ -210,8 +206,7 @@ async fn rfc6121_section8_unknown_users_and_resources() {
     let got = romeo.expect("</message>").await;
     assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
     assert!(got.contains("from='nobody@localhost'"), "{got}");
-    romeo.send("<iq to='nobody@localhost/x' type='get' id='u2'><ping xmlns='urn:xmpp:ping'/></iq>").await;
-    let got = romeo.expect("</iq>").await;
+    let got = romeo.iq("get", "u2", Some("nobody@localhost/x"), "<ping xmlns='urn:xmpp:ping'/>").await;
     assert!(got.contains("<service-unavailable"), "{got}");
     romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
 
@@ -379,21 +374,14 @@ async fn stream_features_after_auth_and_server_caps() {
     assert!(c.contains("hash='sha-1'") && c.contains("node='urn:xmppd:server'"), "{c}");
     let ver = c.split("ver='").nth(1).and_then(|v| v.split('\'').next()).unwrap().to_owned();
     client.bind(Some("caps")).await;
-    client
-        .send(format!(
-            "<iq type='get' id='c1' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' \
-             node='urn:xmppd:server#{ver}'/></iq>"
-        ))
-        .await;
-    let info = client.expect("</iq>").await;
+    let query = format!("<query xmlns='http://jabber.org/protocol/disco#info' node='urn:xmppd:server#{ver}'/>");
+    let info = client.iq("get", "c1", Some("localhost"), &query).await;
     assert!(info.contains("type='result'") && info.contains(&format!("node='urn:xmppd:server#{ver}'")), "{info}");
     for feature in ["urn:xmpp:blocking", "http://jabber.org/protocol/caps", "msgoffline", "urn:xmpp:ping"] {
         assert!(info.contains(&format!("var='{feature}'")), "{feature}: {info}");
     }
-    client
-        .send("<iq type='get' id='c2' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info' node='nope'/></iq>")
-        .await;
-    let info = client.expect("</iq>").await;
+    let query = "<query xmlns='http://jabber.org/protocol/disco#info' node='nope'/>";
+    let info = client.iq("get", "c2", Some("localhost"), query).await;
     assert!(info.contains("<item-not-found"), "{info}");
 }
 
@@ -406,8 +394,7 @@ async fn presence_errors_echo_and_headlines() {
     let server = TestServer::start("", &["romeo", "juliet"]);
     let mut romeo = RawClient::connect(server.starttls_port).await;
     romeo.login("romeo", "localhost", Some("orchard")).await;
-    romeo.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>").await;
-    romeo.expect("</iq>").await;
+    romeo.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
     romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
     let got = romeo.expect("</presence>").await;
     assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
@@ -454,8 +441,7 @@ async fn removed_account_cancels_its_subscriptions() {
         .unwrap();
     let mut juliet = RawClient::connect(server.starttls_port).await;
     juliet.login("juliet", "localhost", Some("balcony")).await;
-    juliet.send("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>").await;
-    let roster = juliet.expect("</iq>").await;
+    let roster = juliet.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
     assert!(roster.contains("jid='romeo@localhost'") && roster.contains("subscription='both'"), "{roster}");
     juliet.send("<presence/>").await;
     juliet.expect("type='unavailable'").await; // the probe answer: romeo is offline

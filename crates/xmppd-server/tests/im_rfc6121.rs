@@ -5,22 +5,15 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{PASSWORD, TestServer, slixmpp_python};
+use common::{PASSWORD, TestServer, run_interop_script};
 
 const USERS: &[&str] = &["alice", "bob", "carol"];
 
 /// Runs one scenario and checks that each of `steps` was reported.
 fn scenario(server: &TestServer, name: &str, steps: &[&str]) {
-    let Some(python) = slixmpp_python() else { return };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_im.py");
-    let output =
-        Command::new(python).arg(script).args([&server.starttls_port.to_string(), name, PASSWORD]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "scenario {name} failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.log());
+    let port = server.starttls_port.to_string();
+    let args = [port.as_str(), name, PASSWORD];
+    let Some(stdout) = run_interop_script(server, "slixmpp_im.py", &args, &format!("scenario {name}")) else { return };
     for step in steps {
         assert!(stdout.contains(step), "scenario {name}: missing step `{step}`:\n{stdout}");
     }

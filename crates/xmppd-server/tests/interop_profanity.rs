@@ -6,11 +6,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TestServer, slixmpp_python};
+use common::{PASSWORD, TestServer, interop_script, slixmpp_python, wait_for_exit};
 
 /// Whether `program` runs (`program arg` exits with success).
 fn installed(program: &str, arg: &str) -> bool {
@@ -64,7 +64,7 @@ fn profanity_subscription_and_chat() {
     let server = TestServer::start("", &["alice", "bob"]);
     let work = server.dir.path().join("profanity");
     let _guard = TmuxGuard(work.join("tmux.sock"));
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/profanity_tmux.py");
+    let script = interop_script("profanity_tmux.py");
     let stdout_path = server.dir.path().join("profanity_tmux.out");
     let stderr_path = server.dir.path().join("profanity_tmux.err");
 
@@ -78,21 +78,14 @@ fn profanity_subscription_and_chat() {
         .spawn()
         .unwrap();
     // The script bounds every wait itself; this only guards against a hang.
-    let deadline = started + Duration::from_secs(150);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            // SIGTERM first, so that the script cleans up after itself.
-            Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().ok();
-            std::thread::sleep(Duration::from_secs(5));
-            child.kill().ok();
-            child.wait().ok();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait_for_exit(&mut child, Duration::from_secs(150));
+    if status.is_none() {
+        // SIGTERM first, so that the script cleans up after itself.
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().ok();
+        std::thread::sleep(Duration::from_secs(5));
+        child.kill().ok();
+        child.wait().ok();
+    }
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     eprintln!("profanity_tmux.py took {:.1?}:\n{stdout}", started.elapsed());

@@ -3,26 +3,13 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{PASSWORD, TestServer, slixmpp_python};
+use common::{PASSWORD, TestServer, run_interop_script};
 
 fn run_slixmpp(server: &TestServer, port: u16, mode: &str, mechanism: &str) {
-    let Some(python) = slixmpp_python() else { return };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_chat.py");
-    let output = Command::new(python)
-        .arg(script)
-        .args([&port.to_string(), mode, mechanism, "alice@localhost", "bob@localhost", PASSWORD])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "slixmpp ({mode}, {mechanism}) failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        server.log()
-    );
+    let port = port.to_string();
+    let args = [port.as_str(), mode, mechanism, "alice@localhost", "bob@localhost", PASSWORD];
+    let what = format!("slixmpp ({mode}, {mechanism})");
+    let Some(stdout) = run_interop_script(server, "slixmpp_chat.py", &args, &what) else { return };
     // The mechanism actually used is the one requested.
     assert!(stdout.contains(&format!("authenticated with {mechanism}")), "{stdout}");
     assert!(stdout.contains("client-to-client ping ok"), "{stdout}");

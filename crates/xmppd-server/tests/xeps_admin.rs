@@ -7,23 +7,18 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{PASSWORD, RawClient, TestServer, slixmpp_python};
+use common::{PASSWORD, RawClient, TestServer, run_interop_script};
 
 const REGISTRATION_ON: &str = "[modules.settings.register]\nallow_registration = true\n";
 
 /// Runs the slixmpp script in `mode` and checks that it printed every line
 /// of `expected`; skips (returns) when slixmpp is unavailable.
 fn run_slixmpp(server: &TestServer, mode: &str, expected: &[&str]) {
-    let Some(python) = slixmpp_python() else { return };
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_admin.py");
     let port = server.starttls_port.to_string();
-    let output = Command::new(python).arg(script).args([port.as_str(), mode, PASSWORD]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "slixmpp ({mode}) failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.log());
+    let args = [port.as_str(), mode, PASSWORD];
+    let Some(stdout) = run_interop_script(server, "slixmpp_admin.py", &args, &format!("slixmpp ({mode})")) else {
+        return;
+    };
     for line in expected {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }
@@ -89,19 +84,6 @@ fn slixmpp_service_administration() {
     );
 }
 
-/// Sends one IQ on the (possibly unauthenticated) stream and returns
-/// everything up to its end.
-async fn iq(client: &mut RawClient, kind: &str, id: &str, to: Option<&str>, payload: &str) -> String {
-    let to = to.map(|to| format!(" to='{to}'")).unwrap_or_default();
-    client.send(format!("<iq type='{kind}' id='{id}'{to}>{payload}</iq>")).await;
-    let mut reply = client.expect(&format!("id='{id}'")).await;
-    reply.push_str(&client.expect(">").await);
-    if !reply.ends_with("/>") {
-        reply.push_str(&client.expect("</iq>").await);
-    }
-    reply
-}
-
 /// STARTTLS, then SCRAM-SHA-256 with `password`; returns the outcome.
 async fn try_login(port: u16, user: &str, password: &str) -> bool {
     let mut client = RawClient::connect(port).await;
@@ -128,57 +110,52 @@ async fn raw_pre_auth_registration() {
     let features = client.expect("</stream:features>").await;
     assert!(features.contains(REGISTER_FEATURE), "{features}");
 
-    let fields = iq(&mut client, "get", "r1", None, "<query xmlns='jabber:iq:register'/>").await;
+    let fields = client.iq("get", "r1", None, "<query xmlns='jabber:iq:register'/>").await;
     assert!(fields.contains("type='result'") && fields.contains("<username/><password/>"), "{fields}");
     let missing =
-        iq(&mut client, "set", "r2", None, "<query xmlns='jabber:iq:register'><username>x</username></query>").await;
+        client.iq("set", "r2", None, "<query xmlns='jabber:iq:register'><username>x</username></query>").await;
     assert!(missing.contains("<not-acceptable"), "{missing}");
-    let empty = iq(
-        &mut client,
-        "set",
-        "r3",
-        None,
-        "<query xmlns='jabber:iq:register'><username>x</username><password/></query>",
-    )
-    .await;
+    let empty = client
+        .iq("set", "r3", None, "<query xmlns='jabber:iq:register'><username>x</username><password/></query>")
+        .await;
     assert!(empty.contains("<not-acceptable"), "{empty}");
-    let invalid = iq(
-        &mut client,
-        "set",
-        "r4",
-        None,
-        "<query xmlns='jabber:iq:register'><username>a@b</username><password>p</password></query>",
-    )
-    .await;
+    let invalid = client
+        .iq(
+            "set",
+            "r4",
+            None,
+            "<query xmlns='jabber:iq:register'><username>a@b</username><password>p</password></query>",
+        )
+        .await;
     assert!(invalid.contains("<not-acceptable"), "{invalid}");
-    let taken = iq(
-        &mut client,
-        "set",
-        "r5",
-        Some("localhost"),
-        "<query xmlns='jabber:iq:register'><username>ALICE</username><password>p</password></query>",
-    )
-    .await;
+    let taken = client
+        .iq(
+            "set",
+            "r5",
+            Some("localhost"),
+            "<query xmlns='jabber:iq:register'><username>ALICE</username><password>p</password></query>",
+        )
+        .await;
     assert!(taken.contains("<conflict"), "{taken}");
-    let remove = iq(&mut client, "set", "r6", None, "<query xmlns='jabber:iq:register'><remove/></query>").await;
+    let remove = client.iq("set", "r6", None, "<query xmlns='jabber:iq:register'><remove/></query>").await;
     assert!(remove.contains("<unexpected-request"), "{remove}");
-    let elsewhere = iq(
-        &mut client,
-        "set",
-        "r7",
-        Some("example.test"),
-        "<query xmlns='jabber:iq:register'><username>x</username><password>p</password></query>",
-    )
-    .await;
+    let elsewhere = client
+        .iq(
+            "set",
+            "r7",
+            Some("example.test"),
+            "<query xmlns='jabber:iq:register'><username>x</username><password>p</password></query>",
+        )
+        .await;
     assert!(elsewhere.contains("<service-unavailable"), "{elsewhere}");
-    let created = iq(
-        &mut client,
-        "set",
-        "r8",
-        None,
-        "<query xmlns='jabber:iq:register'><username>Romeo</username><password>wherefore art</password></query>",
-    )
-    .await;
+    let created = client
+        .iq(
+            "set",
+            "r8",
+            None,
+            "<query xmlns='jabber:iq:register'><username>Romeo</username><password>wherefore art</password></query>",
+        )
+        .await;
     assert_eq!(created, "<iq type='result' id='r8'/>");
     // The same stream goes on to authenticate with the new account.
     client.scram_sha256("romeo", "wherefore art").await;
@@ -195,8 +172,7 @@ async fn raw_pre_auth_registration_disabled() {
     let server = TestServer::start("", &[]);
     let mut client = RawClient::connect(server.starttls_port).await;
     client.open_secure("localhost").await;
-    client.send("<iq type='get' id='r1'><query xmlns='jabber:iq:register'/></iq>").await;
-    let reply = client.expect("</iq>").await;
+    let reply = client.iq("get", "r1", None, "<query xmlns='jabber:iq:register'/>").await;
     assert!(reply.contains("<service-unavailable"), "{reply}");
     client.send("<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>").await;
     let closed = client.read_until_closed().await;
@@ -223,52 +199,41 @@ async fn raw_account_updates() {
     );
     let mut alice = RawClient::connect(server.starttls_port).await;
     alice.login("alice", "localhost", Some("raw")).await;
-    let info =
-        iq(&mut alice, "get", "d1", Some("localhost"), "<query xmlns='http://jabber.org/protocol/disco#info'/>").await;
+    let info = alice.iq("get", "d1", Some("localhost"), "<query xmlns='http://jabber.org/protocol/disco#info'/>").await;
     assert!(info.contains("<feature var='jabber:iq:register'/>"), "{info}");
     assert!(info.contains("<feature var='http://jabber.org/protocol/commands'/>"), "{info}");
-    let registered = iq(&mut alice, "get", "g1", None, "<query xmlns='jabber:iq:register'/>").await;
+    let registered = alice.iq("get", "g1", None, "<query xmlns='jabber:iq:register'/>").await;
     assert!(registered.contains("<registered/><username>alice</username>"), "{registered}");
-    let remove = iq(&mut alice, "set", "x1", None, "<query xmlns='jabber:iq:register'><remove/></query>").await;
+    let remove = alice.iq("set", "x1", None, "<query xmlns='jabber:iq:register'><remove/></query>").await;
     assert!(remove.contains("<not-allowed"), "{remove}");
-    let not_alone = iq(
-        &mut alice,
-        "set",
-        "x2",
-        None,
-        "<query xmlns='jabber:iq:register'><remove/><username>alice</username></query>",
-    )
-    .await;
+    let not_alone = alice
+        .iq("set", "x2", None, "<query xmlns='jabber:iq:register'><remove/><username>alice</username></query>")
+        .await;
     assert!(not_alone.contains("<bad-request"), "{not_alone}");
-    let others = iq(
-        &mut alice,
-        "set",
-        "x3",
-        None,
-        "<query xmlns='jabber:iq:register'><username>bob</username><password>mine now</password></query>",
-    )
-    .await;
+    let others = alice
+        .iq(
+            "set",
+            "x3",
+            None,
+            "<query xmlns='jabber:iq:register'><username>bob</username><password>mine now</password></query>",
+        )
+        .await;
     assert!(others.contains("<forbidden"), "{others}");
-    let other_account = iq(&mut alice, "get", "x4", Some("bob@localhost"), "<query xmlns='jabber:iq:register'/>").await;
+    let other_account = alice.iq("get", "x4", Some("bob@localhost"), "<query xmlns='jabber:iq:register'/>").await;
     assert!(other_account.contains("<forbidden"), "{other_account}");
-    let empty = iq(
-        &mut alice,
-        "set",
-        "x5",
-        None,
-        "<query xmlns='jabber:iq:register'><username>alice</username><password/></query>",
-    )
-    .await;
+    let empty = alice
+        .iq("set", "x5", None, "<query xmlns='jabber:iq:register'><username>alice</username><password/></query>")
+        .await;
     assert!(empty.contains("<bad-request"), "{empty}");
     assert!(try_login(server.starttls_port, "alice", PASSWORD).await, "an empty password changed the password");
-    let changed = iq(
-        &mut alice,
-        "set",
-        "x6",
-        Some("localhost"),
-        "<query xmlns='jabber:iq:register'><username>alice</username><password>n3w</password></query>",
-    )
-    .await;
+    let changed = alice
+        .iq(
+            "set",
+            "x6",
+            Some("localhost"),
+            "<query xmlns='jabber:iq:register'><username>alice</username><password>n3w</password></query>",
+        )
+        .await;
     assert!(changed.contains("type='result'"), "{changed}");
     assert!(try_login(server.starttls_port, "alice", "n3w").await);
     assert!(!try_login(server.starttls_port, "alice", PASSWORD).await);
@@ -282,51 +247,42 @@ async fn raw_commands_for_non_admins() {
     let server = TestServer::start_with_server("", "admins = [\"admin@localhost\"]", &["admin", "bob"]);
     let mut bob = RawClient::connect(server.starttls_port).await;
     bob.login("bob", "localhost", Some("raw")).await;
-    let items = iq(
-        &mut bob,
-        "get",
-        "i1",
-        Some("localhost"),
-        "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>",
-    )
-    .await;
+    let items = bob
+        .iq(
+            "get",
+            "i1",
+            Some("localhost"),
+            "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>",
+        )
+        .await;
     assert!(items.contains("type='result'") && !items.contains("<item"), "{items}");
-    let execute = iq(
-        &mut bob,
-        "set",
+    let execute = bob.iq("set",
         "e1",
         Some("localhost"),
         "<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#add-user' action='execute'/>",
     )
     .await;
     assert!(execute.contains("<forbidden"), "{execute}");
-    let unknown = iq(
-        &mut bob,
-        "set",
-        "e2",
-        Some("localhost"),
-        "<command xmlns='http://jabber.org/protocol/commands' node='urn:nope'/>",
-    )
-    .await;
+    let unknown = bob
+        .iq("set", "e2", Some("localhost"), "<command xmlns='http://jabber.org/protocol/commands' node='urn:nope'/>")
+        .await;
     assert!(unknown.contains("<item-not-found"), "{unknown}");
 
     let mut admin = RawClient::connect(server.starttls_port).await;
     admin.login("admin", "localhost", Some("raw")).await;
-    let items = iq(
-        &mut admin,
-        "get",
-        "i2",
-        Some("localhost"),
-        "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>",
-    )
-    .await;
+    let items = admin
+        .iq(
+            "get",
+            "i2",
+            Some("localhost"),
+            "<query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/>",
+        )
+        .await;
     assert!(
         items.contains("<item jid='localhost' node='http://jabber.org/protocol/admin#add-user' name='Add a User'/>"),
         "{items}"
     );
-    let stage1 = iq(
-        &mut admin,
-        "set",
+    let stage1 = admin.iq("set",
         "e3",
         Some("localhost"),
         "<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#delete-user'/>",
@@ -336,9 +292,7 @@ async fn raw_commands_for_non_admins() {
     assert!(stage1.contains("<actions execute='complete'><complete/></actions>"), "{stage1}");
     let start = stage1.find("sessionid='").unwrap() + "sessionid='".len();
     let sessionid = &stage1[start..start + stage1[start..].find('\'').unwrap()];
-    let stolen = iq(
-        &mut bob,
-        "set",
+    let stolen = bob.iq("set",
         "e4",
         Some("localhost"),
         &format!(
@@ -347,9 +301,7 @@ async fn raw_commands_for_non_admins() {
     )
     .await;
     assert!(stolen.contains("<forbidden"), "{stolen}");
-    let without_form = iq(
-        &mut admin,
-        "set",
+    let without_form = admin.iq("set",
         "e5",
         Some("localhost"),
         &format!(

@@ -8,11 +8,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{PASSWORD, RawClient, TestServer, binary, free_port, slixmpp_python};
+use common::{PASSWORD, RawClient, TestServer, binary, free_port, run_interop_script, wait_for_exit};
 
 /// Module settings of the main scenario (the script checks these values).
 const FULL_TABLES: &str = r#"
@@ -30,18 +29,9 @@ max_bytes = 4096
 /// Runs the slixmpp script in `mode`; returns its standard output, or
 /// `None` when slixmpp is unavailable (the test then skips).
 fn run_slixmpp(server: &TestServer, mode: &str) -> Option<String> {
-    let python = slixmpp_python()?;
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/slixmpp_xeps.py");
     let port = server.starttls_port.to_string();
-    let output = Command::new(python)
-        .arg(script)
-        .args([port.as_str(), mode, "alice@localhost", "bob@localhost", PASSWORD])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "slixmpp ({mode}) failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.log());
-    Some(stdout)
+    let args = [port.as_str(), mode, "alice@localhost", "bob@localhost", PASSWORD];
+    run_interop_script(server, "slixmpp_xeps.py", &args, &format!("slixmpp ({mode})"))
 }
 
 #[test]
@@ -78,18 +68,6 @@ fn slixmpp_version_can_be_hidden() {
     assert!(stdout.contains("version hidden ok"), "{stdout}");
 }
 
-/// Sends one IQ and returns its reply (and whatever arrived before it).
-async fn iq(client: &mut RawClient, kind: &str, id: &str, to: Option<&str>, payload: &str) -> String {
-    let to = to.map(|to| format!(" to='{to}'")).unwrap_or_default();
-    client.send(format!("<iq type='{kind}' id='{id}'{to}>{payload}</iq>")).await;
-    let mut reply = client.expect(&format!("id='{id}'")).await;
-    reply.push_str(&client.expect(">").await);
-    if !reply.ends_with("/>") {
-        reply.push_str(&client.expect("</iq>").await);
-    }
-    reply
-}
-
 /// The same protocols with the raw client: exact payloads on the wire.
 #[tokio::test]
 async fn raw_client_small_xeps() {
@@ -97,62 +75,61 @@ async fn raw_client_small_xeps() {
     let mut alice = RawClient::connect(server.starttls_port).await;
     alice.login("alice", "localhost", Some("raw")).await;
 
-    let version = iq(&mut alice, "get", "v1", Some("localhost"), "<query xmlns='jabber:iq:version'/>").await;
+    let version = alice.iq("get", "v1", Some("localhost"), "<query xmlns='jabber:iq:version'/>").await;
     assert!(version.contains("<name>xmppd</name>"), "{version}");
     assert!(version.contains(&format!("<version>{}</version>", env!("CARGO_PKG_VERSION"))), "{version}");
     assert!(!version.contains("<os>"), "{version}");
 
-    let time = iq(&mut alice, "get", "t1", Some("localhost"), "<time xmlns='urn:xmpp:time'/>").await;
+    let time = alice.iq("get", "t1", Some("localhost"), "<time xmlns='urn:xmpp:time'/>").await;
     assert!(time.contains("<tzo>+00:00</tzo>"), "{time}");
     let utc_start = time.find("<utc>").expect("a utc element") + 5;
     let utc = &time[utc_start..utc_start + 24];
     assert!(utc.ends_with('Z') && utc.as_bytes()[10] == b'T' && utc.as_bytes()[19] == b'.', "{utc}");
 
-    let last = iq(&mut alice, "get", "l1", Some("localhost"), "<query xmlns='jabber:iq:last'/>").await;
+    let last = alice.iq("get", "l1", Some("localhost"), "<query xmlns='jabber:iq:last'/>").await;
     assert!(last.contains("<query xmlns='jabber:iq:last' seconds='"), "{last}");
 
     // Private XML storage without 'to': the sender's own account.
-    let stored = iq(
-        &mut alice,
-        "set",
-        "p1",
-        None,
-        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>red</color></prefs></query>",
-    )
-    .await;
+    let stored = alice
+        .iq(
+            "set",
+            "p1",
+            None,
+            "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>red</color></prefs></query>",
+        )
+        .await;
     assert!(stored.contains("type='result'"), "{stored}");
-    let fetched = iq(
-        &mut alice,
-        "get",
-        "p2",
-        Some("alice@localhost"),
-        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
-    )
-    .await;
+    let fetched = alice
+        .iq(
+            "get",
+            "p2",
+            Some("alice@localhost"),
+            "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
+        )
+        .await;
     assert!(fetched.contains("<prefs xmlns='urn:example:prefs'><color>red</color></prefs>"), "{fetched}");
-    let other = iq(
-        &mut alice,
-        "get",
-        "p3",
-        Some("bob@localhost"),
-        "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
-    )
-    .await;
+    let other = alice
+        .iq(
+            "get",
+            "p3",
+            Some("bob@localhost"),
+            "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query>",
+        )
+        .await;
     assert!(other.contains("type='error'") && other.contains("<forbidden"), "{other}");
-    let empty = iq(&mut alice, "get", "p4", None, "<query xmlns='jabber:iq:private'/>").await;
+    let empty = alice.iq("get", "p4", None, "<query xmlns='jabber:iq:private'/>").await;
     assert!(empty.contains("<not-acceptable"), "{empty}");
 
     // vcard-temp: own empty vCard, then set and read back.
-    let none = iq(&mut alice, "get", "c1", None, "<vCard xmlns='vcard-temp'/>").await;
+    let none = alice.iq("get", "c1", None, "<vCard xmlns='vcard-temp'/>").await;
     assert!(none.contains("type='result'") && none.contains("<vCard xmlns='vcard-temp'/>"), "{none}");
-    let set = iq(&mut alice, "set", "c2", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>").await;
+    let set = alice.iq("set", "c2", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>").await;
     assert!(set.contains("type='result'"), "{set}");
-    let bobs = iq(&mut alice, "get", "c3", Some("bob@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let bobs = alice.iq("get", "c3", Some("bob@localhost"), "<vCard xmlns='vcard-temp'/>").await;
     assert!(bobs.contains("<service-unavailable"), "{bobs}");
 
     // disco#info: features of each module and the XEP-0157 form.
-    let info =
-        iq(&mut alice, "get", "d1", Some("localhost"), "<query xmlns='http://jabber.org/protocol/disco#info'/>").await;
+    let info = alice.iq("get", "d1", Some("localhost"), "<query xmlns='http://jabber.org/protocol/disco#info'/>").await;
     for feature in ["jabber:iq:version", "urn:xmpp:time", "vcard-temp", "jabber:iq:last"] {
         assert!(info.contains(&format!("<feature var='{feature}'/>")), "{feature} missing: {info}");
     }
@@ -163,10 +140,9 @@ async fn raw_client_small_xeps() {
 
     let mut bob = RawClient::connect(server.starttls_port).await;
     bob.login("bob", "localhost", Some("raw")).await;
-    let card = iq(&mut bob, "get", "c4", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
+    let card = bob.iq("get", "c4", Some("alice@localhost"), "<vCard xmlns='vcard-temp'/>").await;
     assert!(card.contains("<FN>Alice</FN>"), "{card}");
-    let forged =
-        iq(&mut bob, "set", "c5", Some("alice@localhost"), "<vCard xmlns='vcard-temp'><FN>Bob</FN></vCard>").await;
+    let forged = bob.iq("set", "c5", Some("alice@localhost"), "<vCard xmlns='vcard-temp'><FN>Bob</FN></vCard>").await;
     assert!(forged.contains("<forbidden"), "{forged}");
 }
 
@@ -195,16 +171,9 @@ fn bad_contact_address_stops_startup() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("xmppd started despite a bad contact address");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = wait_for_exit(&mut child, Duration::from_secs(30)) else {
+        child.kill().ok();
+        panic!("xmppd started despite a bad contact address");
     };
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

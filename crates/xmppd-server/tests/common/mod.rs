@@ -179,17 +179,10 @@ level = "info"
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                child.kill().ok();
-                panic!("xmppd did not exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_exit(&mut child, Duration::from_secs(15)).unwrap_or_else(|| {
+            child.kill().ok();
+            panic!("xmppd did not exit after SIGTERM");
+        })
     }
 
     /// Whether the process is still running.
@@ -204,6 +197,21 @@ impl Drop for TestServer {
             child.kill().ok();
             child.wait().ok();
         }
+    }
+}
+
+/// The exit status of `child` once it exits, or `None` if it still runs
+/// after `limit`.
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -307,6 +315,19 @@ impl RawClient {
             self.read_some(deadline.saturating_duration_since(Instant::now())).await;
         }
         std::mem::take(&mut self.received)
+    }
+
+    /// Sends one IQ (`to` omitted when `None`) and returns everything
+    /// received up to the end of its reply, the reply included.
+    pub async fn iq(&mut self, kind: &str, id: &str, to: Option<&str>, payload: &str) -> String {
+        let to = to.map(|to| format!(" to='{to}'")).unwrap_or_default();
+        self.send(format!("<iq type='{kind}' id='{id}'{to}>{payload}</iq>")).await;
+        let mut reply = self.expect(&format!("id='{id}'")).await;
+        reply.push_str(&self.expect(">").await);
+        if !reply.ends_with("/>") {
+            reply.push_str(&self.expect("</iq>").await);
+        }
+        reply
     }
 
     /// Upgrades the connection after `<proceed/>`.
@@ -507,4 +528,22 @@ pub fn slixmpp_python() -> Option<PathBuf> {
     }
     eprintln!("SKIP: slixmpp not available at {} (run ./test.sh to set up the venv)", candidate.display());
     None
+}
+
+/// The path of `tests/interop/<name>`.
+pub fn interop_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop").join(name)
+}
+
+/// Runs the interop script `tests/interop/<script>` with `args` under the
+/// slixmpp Python; returns its standard output, or `None` when slixmpp is
+/// unavailable (the test then skips). Fails the test, naming `what`, with
+/// the script's output and the server log when the script fails.
+pub fn run_interop_script(server: &TestServer, script: &str, args: &[&str], what: &str) -> Option<String> {
+    let python = slixmpp_python()?;
+    let output = Command::new(python).arg(interop_script(script)).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{what} failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.log());
+    Some(stdout)
 }
