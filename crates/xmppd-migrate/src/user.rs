@@ -1,0 +1,538 @@
+//! Interpretation of one `<user/>` element (XEP-0227 §4.2–§4.11) into
+//! [`UserData`]. Pure: no I/O, no locations (the reader adds those).
+
+use std::collections::HashSet;
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use xmppd_jid::{BareJid, DomainJid, Jid, nodeprep};
+use xmppd_xml::{Element, Node, StreamHeader};
+
+use crate::model::{
+    OfflineEntry, Password, PendingSubscription, RosterEntry, ScramEntry, ScramHash, Subscription, UserData,
+};
+use crate::ns;
+use crate::timestamp::Timestamp;
+
+/// Standard base64 that accepts missing padding too.
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Why a user record cannot be imported, with a value to look for in its
+/// bytes so that the reader can point at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub(crate) message: String,
+    /// The offending text as written, if there is one.
+    pub(crate) hint: Option<String>,
+}
+
+fn invalid(message: impl Into<String>, hint: Option<&str>) -> Invalid {
+    Invalid { message: message.into(), hint: hint.map(str::to_owned) }
+}
+
+/// One attribute of `<user/>`, with its namespace resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserAttr {
+    /// The namespace of a prefixed attribute; `None` for unprefixed ones.
+    pub(crate) ns: Option<String>,
+    /// The local name.
+    pub(crate) local: String,
+    /// The value, unescaped.
+    pub(crate) value: String,
+}
+
+impl UserAttr {
+    fn split(qname: &str, value: &str, resolve: impl Fn(&str) -> Option<String>) -> Option<UserAttr> {
+        if qname == "xmlns" || qname.starts_with("xmlns:") {
+            return None;
+        }
+        let (ns, local) = match qname.split_once(':') {
+            Some((prefix, local)) => (resolve(prefix), local),
+            None => (None, qname),
+        };
+        Some(UserAttr { ns, local: local.to_owned(), value: value.to_owned() })
+    }
+
+    /// The attributes of a parsed `<user/>` element. The DOM keeps an
+    /// `xmlns:p` attribute next to every attribute prefixed `p`.
+    pub(crate) fn of_element(element: &Element) -> Vec<UserAttr> {
+        let resolve = |prefix: &str| {
+            if prefix == "xml" {
+                Some(xmppd_xml::XML_NS.to_owned())
+            } else {
+                element.attr(&format!("xmlns:{prefix}")).map(str::to_owned)
+            }
+        };
+        element.attrs().iter().filter_map(|(qname, value)| UserAttr::split(qname, value, resolve)).collect()
+    }
+
+    /// The attributes of a `<user/>` that is the root of a file (XEP-0227 §5).
+    pub(crate) fn of_header(header: &StreamHeader) -> Vec<UserAttr> {
+        let resolve = |prefix: &str| {
+            if prefix == "xml" {
+                Some(xmppd_xml::XML_NS.to_owned())
+            } else {
+                header.prefix_namespace(prefix).map(str::to_owned)
+            }
+        };
+        header.attributes().iter().filter_map(|(qname, value)| UserAttr::split(qname, value, resolve)).collect()
+    }
+}
+
+/// The unprefixed attribute `name`.
+fn plain<'a>(attrs: &'a [UserAttr], name: &str) -> Option<&'a str> {
+    attrs.iter().find(|attr| attr.ns.is_none() && attr.local == name).map(|attr| attr.value.as_str())
+}
+
+/// The `name` attribute as written, for error messages.
+pub(crate) fn raw_name(attrs: &[UserAttr]) -> String {
+    plain(attrs, "name").unwrap_or_default().to_owned()
+}
+
+/// Interprets a `<user/>` given its attributes and child elements.
+pub(crate) fn interpret<'e>(
+    attrs: &[UserAttr],
+    children: impl IntoIterator<Item = &'e Element>,
+    host: &DomainJid,
+) -> Result<UserData, Invalid> {
+    // XEP-0227 §4.2: "MUST have a 'name' attribute".
+    let name = plain(attrs, "name").ok_or_else(|| invalid("the <user/> has no 'name' attribute", None))?;
+    let username = nodeprep(name).map_err(|error| invalid(format!("invalid name: {error}"), Some(name)))?;
+    let mut user = UserData { username: username.into_owned(), ..UserData::default() };
+
+    let mut plain_password = None;
+    let mut legacy_scram = None;
+    if let Some(password) = plain(attrs, "password") {
+        if let Some(data) = password.strip_prefix("scram:") {
+            legacy_scram = Some(ejabberd_scram(data)?);
+        } else if !password.is_empty() {
+            // COMPAT: ejabberd before 22.05 wrote password='' for accounts
+            // without a stored password (commit 91c9b0446, "it's invalid").
+            plain_password = Some(password.to_owned());
+        }
+    }
+    let prosody_scram = prosody_scram(attrs)?;
+
+    let mut scram: Vec<ScramEntry> = Vec::new();
+    let mut roster_seen = HashSet::new();
+    for child in children {
+        let child_ns = child.ns();
+        match child.name() {
+            "scram-credentials" if child_ns == ns::PIE_SCRAM => match scram_credentials(child)? {
+                Some(entry) => {
+                    // §4.3: "they MUST all have a unique 'mechanism' attribute".
+                    if scram.iter().any(|other| other.mechanism_hash == entry.mechanism_hash) {
+                        let mechanism = entry.mechanism_hash.mechanism();
+                        return Err(invalid(format!("two <scram-credentials/> for {mechanism}"), Some(mechanism)));
+                    }
+                    scram.push(entry);
+                }
+                None => user.unsupported.push(child.clone()),
+            },
+            "query" if child_ns == ns::ROSTER => roster(child, &mut user.roster, &mut roster_seen)?,
+            // COMPAT: Prosody's mod_storage_xep0227 writes the request
+            // without an xmlns, so it inherits urn:xmpp:pie:0.
+            "presence" if child_ns == ns::CLIENT || ns::is_pie(child_ns) => match pending(child)? {
+                Some(request) => user.pending_in.push(request),
+                None => user.unsupported.push(child.clone()),
+            },
+            "vCard" if child_ns == ns::VCARD => {
+                if user.vcard.is_some() {
+                    return Err(invalid("more than one <vCard xmlns='vcard-temp'/>", None));
+                }
+                user.vcard = Some(child.clone());
+            }
+            "query" if child_ns == ns::PRIVATE => user.private.extend(child.children().cloned()),
+            "offline-messages" if ns::is_pie(child_ns) => offline(child, host, &mut user)?,
+            "pubsub" if child_ns == ns::PUBSUB || child_ns == ns::PUBSUB_OWNER => user.pep.push(child.clone()),
+            _ => user.unsupported.push(child.clone()),
+        }
+    }
+
+    user.password = if !scram.is_empty() {
+        Some(Password::Scram(scram))
+    } else if let Some(entry) = legacy_scram.or(prosody_scram) {
+        Some(Password::Scram(vec![entry]))
+    } else {
+        plain_password.map(Password::Plain)
+    };
+    Ok(user)
+}
+
+/// `<scram-credentials/>` (XEP-0227 §4.3); `None` for a mechanism this
+/// model does not know.
+fn scram_credentials(element: &Element) -> Result<Option<ScramEntry>, Invalid> {
+    let mechanism = element
+        .attr("mechanism")
+        .ok_or_else(|| invalid("<scram-credentials/> without a 'mechanism' attribute", None))?;
+    let Some(hash) = ScramHash::from_mechanism(mechanism) else {
+        return Ok(None);
+    };
+    // "The element MUST contain a single occurrence of each of the following
+    // child elements".
+    let field = |name: &str| -> Result<String, Invalid> {
+        let mut found = element.children().filter(|child| child.is(name, ns::PIE_SCRAM));
+        let first = found.next().ok_or_else(|| invalid(format!("{mechanism} credentials lack <{name}/>"), None))?;
+        if found.next().is_some() {
+            return Err(invalid(format!("{mechanism} credentials have more than one <{name}/>"), None));
+        }
+        Ok(first.text())
+    };
+    let iterations = iteration_count(&field("iter-count")?, mechanism)?;
+    let salt = decode_base64(&field("salt")?, &format!("{mechanism} salt"))?;
+    let server_key = decode_key(&field("server-key")?, hash, "server key")?;
+    let stored_key = decode_key(&field("stored-key")?, hash, "stored key")?;
+    if salt.is_empty() {
+        return Err(invalid(format!("{mechanism} salt is empty"), None));
+    }
+    Ok(Some(ScramEntry { mechanism_hash: hash, iterations, salt, stored_key, server_key }))
+}
+
+fn iteration_count(text: &str, what: &str) -> Result<u32, Invalid> {
+    let trimmed = text.trim();
+    match trimmed.parse::<u32>() {
+        Ok(count) if count > 0 && trimmed.bytes().all(|b| b.is_ascii_digit()) => Ok(count),
+        _ => Err(invalid(format!("{what} iteration count '{trimmed}' is not a positive integer"), Some(trimmed))),
+    }
+}
+
+fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, Invalid> {
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    BASE64
+        .decode(compact.as_bytes())
+        .map_err(|error| invalid(format!("{what} is not base64: {error}"), Some(text.trim())))
+}
+
+fn decode_key(text: &str, hash: ScramHash, what: &str) -> Result<Vec<u8>, Invalid> {
+    let mechanism = hash.mechanism();
+    let key = decode_base64(text, &format!("{mechanism} {what}"))?;
+    if key.len() != hash.output_len() {
+        return Err(invalid(
+            format!("{mechanism} {what} is {} bytes long, expected {}", key.len(), hash.output_len()),
+            Some(text.trim()),
+        ));
+    }
+    Ok(key)
+}
+
+/// COMPAT: ejabberd 15.04 to 21.10 exported SCRAM credentials in the
+/// `password` attribute as `scram:StoredKey,ServerKey,Salt,IterationCount`
+/// (base64 fields, SCRAM-SHA-1), and from 20.12 as
+/// `scram:sha256,…` / `scram:sha512,…` for the other hashes
+/// (`format_scram_password/1` in `src/ejabberd_piefxis.erl`, commits
+/// eb52c118d and 1dc0ecd1e; replaced by the XEP-0227 1.1 form in 21.12,
+/// commit af4b49f72). Its importer still reads this form.
+fn ejabberd_scram(data: &str) -> Result<ScramEntry, Invalid> {
+    let fields: Vec<&str> = data.split(',').collect();
+    let (hash, fields) = match fields.as_slice() {
+        [stored, server, salt, count] => (ScramHash::Sha1, [*stored, *server, *salt, *count]),
+        ["sha256", stored, server, salt, count] => (ScramHash::Sha256, [*stored, *server, *salt, *count]),
+        ["sha512", stored, server, salt, count] => (ScramHash::Sha512, [*stored, *server, *salt, *count]),
+        _ => return Err(invalid("the 'password' attribute holds malformed ejabberd 'scram:' data", None)),
+    };
+    let [stored, server, salt, count] = fields;
+    let mechanism = hash.mechanism();
+    let salt = decode_base64(salt, &format!("{mechanism} salt"))?;
+    if salt.is_empty() {
+        return Err(invalid(format!("{mechanism} salt is empty"), None));
+    }
+    Ok(ScramEntry {
+        mechanism_hash: hash,
+        iterations: iteration_count(count, mechanism)?,
+        salt,
+        stored_key: decode_key(stored, hash, "stored key")?,
+        server_key: decode_key(server, hash, "server key")?,
+    })
+}
+
+/// COMPAT: Prosody up to 0.11 kept the SCRAM-SHA-1 credentials of
+/// `mod_auth_internal_hashed` as attributes of `<user/>` in its own
+/// namespace: `stored_key` and `server_key` in hex, `salt` as raw text,
+/// `iteration_count` (`plugins/mod_storage_xep0227.lua`, `extended`, before
+/// Prosody 0.12 added `<scram-credentials/>`).
+fn prosody_scram(attrs: &[UserAttr]) -> Result<Option<ScramEntry>, Invalid> {
+    let get = |name: &str| {
+        attrs
+            .iter()
+            .find(|attr| attr.ns.as_deref() == Some(ns::PROSODY_EXTENDED) && attr.local == name)
+            .map(|attr| attr.value.as_str())
+    };
+    let (Some(stored), Some(server), Some(salt), Some(count)) =
+        (get("stored_key"), get("server_key"), get("salt"), get("iteration_count"))
+    else {
+        return Ok(None);
+    };
+    let hash = ScramHash::Sha1;
+    let hex_key = |text: &str, what: &str| -> Result<Vec<u8>, Invalid> {
+        let key = decode_hex(text).ok_or_else(|| invalid(format!("Prosody {what} is not hex"), Some(text)))?;
+        if key.len() != hash.output_len() {
+            return Err(invalid(format!("Prosody {what} is {} bytes long, expected 20", key.len()), Some(text)));
+        }
+        Ok(key)
+    };
+    if salt.is_empty() {
+        return Err(invalid("Prosody salt is empty", None));
+    }
+    Ok(Some(ScramEntry {
+        mechanism_hash: hash,
+        iterations: iteration_count(count, "Prosody")?,
+        salt: salt.as_bytes().to_vec(),
+        stored_key: hex_key(stored, "stored_key")?,
+        server_key: hex_key(server, "server_key")?,
+    }))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return None;
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let high = char::from(*pair.first()?).to_digit(16)?;
+            let low = char::from(*pair.get(1)?).to_digit(16)?;
+            u8::try_from(high * 16 + low).ok()
+        })
+        .collect()
+}
+
+/// `<query xmlns='jabber:iq:roster'/>` (XEP-0227 §4.4, RFC 6121 §2.1.2).
+fn roster(query: &Element, entries: &mut Vec<RosterEntry>, seen: &mut HashSet<BareJid>) -> Result<(), Invalid> {
+    for item in query.children().filter(|child| child.is("item", ns::ROSTER)) {
+        let text = item.attr("jid").ok_or_else(|| invalid("roster item without a 'jid' attribute", None))?;
+        let jid: BareJid = text
+            .parse()
+            .map_err(|error| invalid(format!("roster item JID '{text}' is invalid: {error}"), Some(text)))?;
+        let subscription = match item.attr("subscription") {
+            None => Subscription::None,
+            Some(value) => Subscription::parse(value).ok_or_else(|| {
+                invalid(format!("roster item '{jid}' has an unknown subscription '{value}'"), Some(value))
+            })?,
+        };
+        let ask = match item.attr("ask") {
+            None => false,
+            Some("subscribe") => true,
+            Some(value) => {
+                return Err(invalid(format!("roster item '{jid}' has an unknown ask value '{value}'"), Some(value)));
+            }
+        };
+        let approved = match item.attr("approved") {
+            None | Some("false" | "0") => false,
+            Some("true" | "1") => true,
+            Some(value) => {
+                return Err(invalid(
+                    format!("roster item '{jid}' has an invalid approved value '{value}'"),
+                    Some(value),
+                ));
+            }
+        };
+        let mut groups: Vec<String> = Vec::new();
+        for group in item.children().filter(|child| child.is("group", ns::ROSTER)) {
+            let name = group.text();
+            // RFC 6121 §2.1.2.4 forbids empty group names; some servers
+            // write them anyway, and they carry no information.
+            if !name.is_empty() && !groups.contains(&name) {
+                groups.push(name);
+            }
+        }
+        if !seen.insert(jid.clone()) {
+            return Err(invalid(format!("two roster items for '{jid}'"), Some(text)));
+        }
+        let name = item.attr("name").filter(|name| !name.is_empty()).map(str::to_owned);
+        entries.push(RosterEntry { jid, name, subscription, ask, approved, groups });
+    }
+    Ok(())
+}
+
+/// `<presence type='subscribe'/>` (XEP-0227 §4.9); `None` for other
+/// presence types.
+fn pending(presence: &Element) -> Result<Option<PendingSubscription>, Invalid> {
+    if presence.attr("type") != Some("subscribe") {
+        return Ok(None);
+    }
+    let text = presence.attr("from").ok_or_else(|| invalid("subscription request without a 'from' attribute", None))?;
+    let from: Jid = text
+        .parse()
+        .map_err(|error| invalid(format!("subscription request from '{text}' is invalid: {error}"), Some(text)))?;
+    let status = presence.get_child("status", presence.ns()).map(Element::text);
+    let mut stanza = Vec::new();
+    in_client_namespace(presence).write_to(&mut stanza, ns::CLIENT);
+    Ok(Some(PendingSubscription { from: from.to_bare(), status, stanza }))
+}
+
+/// `<offline-messages/>` (XEP-0227 §4.5).
+fn offline(container: &Element, host: &DomainJid, user: &mut UserData) -> Result<(), Invalid> {
+    for message in container.children() {
+        // COMPAT: ejabberd's importer decodes messages in the namespace of
+        // <offline-messages/> itself, so accept ones that inherit it.
+        if message.name() != "message" || !(message.ns() == ns::CLIENT || ns::is_pie(message.ns())) {
+            user.unsupported.push(message.clone());
+            continue;
+        }
+        let (stamp, message) = take_server_delay(message, host)?;
+        let mut stanza = Vec::new();
+        in_client_namespace(&message).write_to(&mut stanza, ns::CLIENT);
+        user.offline.push(OfflineEntry { stamp, stanza });
+    }
+    Ok(())
+}
+
+/// Finds the `<delay/>` the exporting server added (the one from the
+/// host), removes it and returns its stamp. Without one, the stamp of the
+/// first delay is used and the message is kept whole.
+fn take_server_delay(message: &Element, host: &DomainJid) -> Result<(Option<Timestamp>, Element), Invalid> {
+    // COMPAT: XEP-0091 <x xmlns='jabber:x:delay'/> from servers of its era.
+    let is_delay = |element: &Element| element.is("delay", ns::DELAY) || element.is("x", ns::LEGACY_DELAY);
+    let from_host = |element: &Element| {
+        element
+            .attr("from")
+            .and_then(|from| from.parse::<Jid>().ok())
+            .is_some_and(|from| from.node().is_none() && from.resource().is_none() && from.domain() == host.as_str())
+    };
+    let server_delay = message.nodes().iter().position(|node| match node {
+        Node::Element(element) => is_delay(element) && from_host(element),
+        Node::Text(_) => false,
+    });
+    let Some(index) = server_delay else {
+        let stamp = message
+            .children()
+            .filter(|child| is_delay(child))
+            .find_map(|delay| delay.attr("stamp").and_then(Timestamp::parse));
+        return Ok((stamp, message.clone()));
+    };
+    let stamp =
+        match message.nodes().get(index) {
+            Some(Node::Element(delay)) => {
+                let text = delay.attr("stamp").unwrap_or_default();
+                Some(Timestamp::parse(text).ok_or_else(|| {
+                    invalid(format!("offline message has an invalid delay stamp '{text}'"), Some(text))
+                })?)
+            }
+            _ => None,
+        };
+    let mut stripped = Element::new(message.name(), message.ns());
+    for (name, value) in message.attrs() {
+        stripped.set_attr(name.as_str(), value.as_str());
+    }
+    for (position, node) in message.nodes().iter().enumerate() {
+        if position != index {
+            stripped.push_node(node.clone());
+        }
+    }
+    Ok((stamp, stripped))
+}
+
+/// A stanza moved into `jabber:client` if it (COMPAT) inherited the
+/// PIEFXIS namespace, together with the descendants that inherited it.
+fn in_client_namespace(stanza: &Element) -> Element {
+    if stanza.ns() == ns::CLIENT { stanza.clone() } else { renamespace(stanza, stanza.ns(), ns::CLIENT) }
+}
+
+fn renamespace(element: &Element, from: &str, to: &str) -> Element {
+    let ns = if element.ns() == from { to } else { element.ns() };
+    let mut copy = Element::new(element.name(), ns);
+    for (name, value) in element.attrs() {
+        copy.set_attr(name.as_str(), value.as_str());
+    }
+    for node in element.nodes() {
+        match node {
+            Node::Element(child) => copy.push_child(renamespace(child, from, to)),
+            Node::Text(text) => copy.push_text(text),
+        }
+    }
+    copy
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use base64::engine::general_purpose;
+
+    use super::*;
+
+    fn user(xml: &str) -> Result<UserData, Invalid> {
+        let element = Element::parse_standalone(xml.as_bytes(), ns::PIE).unwrap();
+        interpret(&UserAttr::of_element(&element), element.children(), &"example.com".parse().unwrap())
+    }
+
+    #[test]
+    fn ejabberd_legacy_scram() {
+        let key20 = general_purpose::STANDARD.encode([7u8; 20]);
+        let key32 = general_purpose::STANDARD.encode([9u8; 32]);
+        let sha1 = user(&format!("<user name='a' password='scram:{key20},{key20},c2FsdA==,4096'/>")).unwrap();
+        let Some(Password::Scram(entries)) = sha1.password else { panic!("no scram") };
+        assert_eq!(entries[0].mechanism_hash, ScramHash::Sha1);
+        assert_eq!(entries[0].iterations, 4096);
+        assert_eq!(entries[0].salt, b"salt");
+        let sha256 = user(&format!("<user name='a' password='scram:sha256,{key32},{key32},c2FsdA,4096'/>")).unwrap();
+        let Some(Password::Scram(entries)) = sha256.password else { panic!("no scram") };
+        assert_eq!(entries[0].mechanism_hash, ScramHash::Sha256);
+        let wrong = user(&format!("<user name='a' password='scram:sha256,{key20},{key20},c2FsdA,4096'/>"));
+        assert!(wrong.unwrap_err().message.contains("20 bytes long, expected 32"));
+        assert!(user("<user name='a' password='scram:x,y'/>").is_err());
+        // COMPAT: an empty password attribute is no password.
+        assert_eq!(user("<user name='a' password=''/>").unwrap().password, None);
+    }
+
+    #[test]
+    fn prosody_extended_attributes() {
+        let hex = "0102030405060708090a0b0c0d0e0f1011121314";
+        let xml = format!(
+            "<user name='a' xmlns:ns1='{ext}' ns1:stored_key='{hex}' xmlns:ns2='{ext}' ns2:server_key='{hex}' \
+             xmlns:ns3='{ext}' ns3:salt='6f0a-uuid' xmlns:ns4='{ext}' ns4:iteration_count='4096' \
+             xmlns:ns5='{ext}' ns5:created='1600000000'/>",
+            ext = ns::PROSODY_EXTENDED
+        );
+        let Some(Password::Scram(entries)) = user(&xml).unwrap().password else { panic!("no scram") };
+        assert_eq!(entries[0].salt, b"6f0a-uuid");
+        assert_eq!(entries[0].stored_key, (1..=20).collect::<Vec<u8>>());
+        let bad = xml.replace("0102", "zz02");
+        assert!(user(&bad).unwrap_err().message.contains("not hex"));
+    }
+
+    #[test]
+    fn roster_values() {
+        let bad_sub = user(
+            "<user name='a'><query xmlns='jabber:iq:roster'><item jid='b@x' subscription='remove'/></query></user>",
+        );
+        assert_eq!(bad_sub.unwrap_err().hint.as_deref(), Some("remove"));
+        let dup =
+            user("<user name='a'><query xmlns='jabber:iq:roster'><item jid='B@x'/><item jid='b@x'/></query></user>");
+        assert!(dup.unwrap_err().message.contains("two roster items"));
+        let ok = user(
+            "<user name='a'><query xmlns='jabber:iq:roster'><item jid='b@x' name='' approved='1' ask='subscribe'>\
+             <group>g</group><group>g</group><group/></item></query></user>",
+        )
+        .unwrap();
+        assert_eq!(ok.roster[0].groups, ["g"]);
+        assert_eq!(ok.roster[0].name, None);
+        assert!(ok.roster[0].approved && ok.roster[0].ask);
+    }
+
+    #[test]
+    fn offline_delay_selection() {
+        let xml = "<user name='a'><offline-messages>\
+            <message xmlns='jabber:client' from='b@x/r' to='a@example.com'><body>1</body>\
+            <delay xmlns='urn:xmpp:delay' from='x' stamp='2001-01-01T00:00:00Z'/>\
+            <delay xmlns='urn:xmpp:delay' from='example.com' stamp='2002-02-02T00:00:00Z'>Offline</delay></message>\
+            <message from='b@x/r'><body>2</body><x xmlns='jabber:x:delay' stamp='20030303T00:00:00'/></message>\
+            </offline-messages></user>";
+        let data = user(xml).unwrap();
+        assert_eq!(data.offline[0].stamp.map(|s| s.to_string()).as_deref(), Some("2002-02-02T00:00:00Z"));
+        let first = String::from_utf8(data.offline[0].stanza.clone()).unwrap();
+        assert!(first.starts_with("<message from='b@x/r'"), "{first}");
+        assert!(first.contains("from='x'") && !first.contains("example.com' stamp"), "{first}");
+        // COMPAT: a message inheriting the PIE namespace moves to jabber:client.
+        assert_eq!(data.offline[1].stamp.map(|s| s.to_string()).as_deref(), Some("2003-03-03T00:00:00Z"));
+        let second = String::from_utf8(data.offline[1].stanza.clone()).unwrap();
+        assert_eq!(
+            second,
+            "<message from='b@x/r'><body>2</body><x xmlns='jabber:x:delay' stamp='20030303T00:00:00'/></message>"
+        );
+    }
+}
