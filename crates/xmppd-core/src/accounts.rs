@@ -148,22 +148,29 @@ impl Server {
         reply: Option<&Stanza>,
     ) -> Result<usize, AccountError> {
         let (host, user) = self.local_parts(jid)?;
-        let roster = self.roster(jid).await.ok();
-        self.accounts().delete_account(host, user).await?;
+        if !self.accounts().account_exists(host, user).await? {
+            return Err(StorageError::NotFound.into());
+        }
         // XEP-0077 §3.2 / RFC 6121 §2.5.2: the contacts learn that the
-        // subscriptions are gone, as if every item had been removed.
-        if let Some(roster) = roster {
+        // subscriptions are gone, as if every item had been removed. This
+        // happens before the data goes, so that whatever the contacts'
+        // servers answer lands in a roster that is deleted right after.
+        if let Ok(roster) = self.roster(jid).await {
             let me = Jid::from(jid.clone());
             for item in &roster.items {
                 let Ok(contact) = item.contact.parse::<Jid>() else { continue };
+                if item.subscription.has_from() {
+                    // §3.2.2: unavailable first, then the cancellation.
+                    self.send_unavailable_to(jid, &contact).await;
+                    self.route(Stanza::presence(&me, &contact, Some("unsubscribed"))).await;
+                }
                 if item.subscription.has_to() || item.ask {
                     self.route(Stanza::presence(&me, &contact, Some("unsubscribe"))).await;
                 }
-                if item.subscription.has_from() {
-                    self.route(Stanza::presence(&me, &contact, Some("unsubscribed"))).await;
-                }
             }
         }
+        self.accounts().delete_account(host, user).await?;
+        self.forget_roster(jid);
         let sessions = self.sessions().sessions_of(jid);
         for session in &sessions {
             if let Some(reply) = reply.filter(|r| r.to().and_then(Jid::as_full) == Some(session.jid())) {

@@ -707,6 +707,11 @@ impl Server {
         Ok(version)
     }
 
+    /// Drops the cached roster of a user (its account is gone).
+    pub(crate) fn forget_roster(&self, user: &BareJid) {
+        self.rosters.evict(user);
+    }
+
     /// Unanswered inbound subscription requests of a user (§3.1.3).
     pub async fn pending_subscriptions(&self, user: &BareJid) -> Result<Vec<PendingIn>, StorageError> {
         self.rosters.pending_in(user).await

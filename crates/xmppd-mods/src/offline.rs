@@ -60,10 +60,12 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether XEP-0160 §3 wants this message kept: `normal` and `chat` only,
-/// and not when it carries nothing but a chat state.
+/// Whether XEP-0160 §3 wants this message kept: `normal` and `chat` (and
+/// unknown types, which count as normal), not when it carries nothing but
+/// a chat state.
 fn worth_storing(stanza: &Stanza, element: &Element) -> bool {
-    if !matches!(stanza.stanza_type(), None | Some("normal" | "chat")) {
+    // RFC 6121 §5.2.2: an unknown type counts as normal.
+    if matches!(stanza.stanza_type(), Some("groupchat" | "headline" | "error")) {
         return false;
     }
     let mut children = element.children().peekable();

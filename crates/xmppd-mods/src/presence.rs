@@ -262,7 +262,11 @@ async fn outbound_subscription(
     if contact == user {
         return; // §3.1.1 note: subscribing to oneself is meaningless.
     }
-    if contact.node().is_some() && server.serves_domain(contact.domain()) && !server.account_exists(contact).await {
+    if kind == "subscribe"
+        && contact.node().is_some()
+        && server.serves_domain(contact.domain())
+        && !server.account_exists(contact).await
+    {
         // §3.1.2: no such local contact: an error, and no roster change.
         server.reply_error(stanza, xmppd_proto::StanzaErrorCondition::ServiceUnavailable, None);
         return;
@@ -338,10 +342,26 @@ struct Inbound {
 impl StanzaHook for Inbound {
     async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
         let kind = stanza.stanza_type();
+        let Some(to) = stanza.to() else { return HookFlow::Continue };
+        if kind == Some("unavailable") {
+            // §4.6.1: an entity that went away needs no unavailable from us
+            // later.
+            for session in server.sessions().sessions_of(&to.to_bare()) {
+                session.remove_directed(stanza.from());
+            }
+            return HookFlow::Continue;
+        }
         if !is_subscription_type(kind) && kind != Some("probe") {
             return HookFlow::Continue;
         }
-        let Some(to) = stanza.to() else { return HookFlow::Continue };
+        // §8.5.3.2.2: subscription answers to a resource that is not there
+        // are ignored.
+        if let Some(full) = to.as_full()
+            && matches!(kind, Some("subscribed" | "unsubscribe" | "unsubscribed"))
+            && server.sessions().get(full).is_none()
+        {
+            return HookFlow::Handled;
+        }
         let user = to.to_bare();
         let contact = stanza.from().to_bare();
         if contact == user {
@@ -367,6 +387,10 @@ impl StanzaHook for Inbound {
                     let had_request = server.remove_pending_subscription(&user, &contact).await.unwrap_or(false);
                     if had_request && inbound_transition(item.as_ref(), other).is_none() {
                         deliver_to_interested(server, &user, &stanza.readdressed(&bare_to));
+                        // A.3.2: the auto-reply also when only a request
+                        // was withdrawn.
+                        let them = Jid::from(contact.clone());
+                        server.route(Stanza::presence(&bare_to, &them, Some("unsubscribed"))).await;
                         return HookFlow::Handled;
                     }
                 }

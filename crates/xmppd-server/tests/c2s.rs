@@ -398,13 +398,17 @@ async fn presence_errors_echo_and_headlines() {
     romeo.send("<presence to='nobody@localhost' type='subscribe'/>").await;
     let got = romeo.expect("</presence>").await;
     assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
+    // Pre-approving someone who has no account yet is allowed (§3.4).
+    romeo.send("<presence to='nobody@localhost' type='subscribed'/>").await;
+    let push = romeo.expect("</iq>").await;
+    assert!(push.contains("jid='nobody@localhost'") && push.contains("approved='true'"), "{push}");
     romeo.send("<presence type='bogus'/>").await;
     let got = romeo.expect("</presence>").await;
     assert!(got.contains("type='error'") && got.contains("<bad-request"), "{got}");
     romeo.send("<presence><show>away</show></presence>").await;
     let echo = romeo.expect("</presence>").await;
     assert!(echo.contains("from='romeo@localhost/orchard'") && echo.contains("<show>away</show>"), "{echo}");
-    // No roster push came: the failed request changed nothing.
+    // No other roster push came: the failed request changed nothing.
     assert!(!echo.contains("jabber:iq:roster"), "{echo}");
 
     let mut j1 = RawClient::connect(server.starttls_port).await;
