@@ -215,6 +215,17 @@ impl Stanza {
         }
     }
 
+    /// A copy carrying `id` (RFC 6121 §4.3.2.1: replies to a probe mirror
+    /// its id), rebuilt through a DOM; unchanged when `id` is `None`.
+    pub fn with_id(self, id: Option<&str>) -> Stanza {
+        let Some(id) = id else { return self };
+        let Ok(mut element) = self.element() else { return self };
+        element.set_attr("id", id);
+        let mut out = Vec::with_capacity(self.bytes.len() + id.len() + 8);
+        element.write_to(&mut out, ns::CLIENT);
+        Stanza { id: Some(id.into()), bytes: Bytes::from(out), ..self }
+    }
+
     /// A copy with another sender (e.g. the bare JID stamped on outbound
     /// subscription requests, RFC 6121 §3.1.2), rebuilt through a DOM.
     pub fn with_from(&self, from: &Jid) -> Stanza {

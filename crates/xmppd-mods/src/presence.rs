@@ -189,7 +189,8 @@ impl StanzaHook for Outbound {
             }
             (Some(to), Some("probe")) => {
                 // §4.3.1: probes carry the bare JID.
-                let probe = Stanza::presence(&Jid::from(user), &Jid::from(to.to_bare()), Some("probe"));
+                let probe =
+                    Stanza::presence(&Jid::from(user), &Jid::from(to.to_bare()), Some("probe")).with_id(stanza.id());
                 server.route(probe).await;
                 HookFlow::Handled
             }
@@ -426,8 +427,10 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
     let sessions = server.sessions().sessions_of(user);
     let directed = sessions.iter().any(|s| s.has_directed(probe.from()) || s.has_directed(&Jid::from(prober.clone())));
     if !subscribed && !directed {
-        // §4.3.2 rule 1: not subscribed: "unsubscribed", nothing else.
-        let reply = Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed"));
+        // §4.3.2 rule 1: not subscribed: "unsubscribed", nothing else,
+        // mirroring the probe's id (§4.3.2.1).
+        let reply =
+            Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed")).with_id(probe.id());
         server.route(reply).await;
         return;
     }
@@ -442,7 +445,8 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
     }
     if !answered {
         // §4.3.2: no available resource: unavailable from the bare JID.
-        let unavailable = Stanza::presence(&Jid::from(user.clone()), probe.from(), Some("unavailable"));
+        let unavailable =
+            Stanza::presence(&Jid::from(user.clone()), probe.from(), Some("unavailable")).with_id(probe.id());
         server.route(unavailable).await;
     }
 }
