@@ -180,6 +180,9 @@ impl Server {
                 .queue
                 .push(Outbound::Close(StreamErrorCondition::NotAuthorized, Some("the account was deleted")))
                 .ok();
+            // Gone from routing now: nothing more is delivered to, stored
+            // for or answered on behalf of the deleted account.
+            self.sessions().detach(session);
         }
         tracing::info!(%jid, sessions = sessions.len(), "account deleted");
         Ok(sessions.len())

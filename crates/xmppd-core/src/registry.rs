@@ -282,6 +282,20 @@ impl SessionRegistry {
         }
     }
 
+    /// Takes a session out of the registry without closing its queue, so
+    /// that a `Close` already queued still reaches it (an account deleted
+    /// while online must stop counting as present at once).
+    pub fn detach(&self, entry: &SessionEntry) {
+        let bare = entry.jid.to_bare();
+        let mut map = self.by_bare.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(sessions) = map.get_mut(&bare) {
+            sessions.retain(|s| s.id != entry.id);
+            if sessions.is_empty() {
+                map.remove(&bare);
+            }
+        }
+    }
+
     /// Whether the account has at least one bound session.
     pub fn is_online(&self, bare: &BareJid) -> bool {
         let map = self.by_bare.read().unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -114,6 +114,15 @@ impl SessionHook for RecordLogout {
         if server.sessions().is_online(&user) {
             return;
         }
+        // A session closed because its account was deleted leaves no record
+        // behind for a future account of the same name.
+        let exists = match user.node() {
+            Some(node) => server.accounts().account_exists(user.domain(), node).await.unwrap_or(false),
+            None => false,
+        };
+        if !exists {
+            return;
+        }
         let now = now_secs();
         let status = match load(server, &user).await {
             Some((secs, status)) if now.saturating_sub(secs) <= STATUS_GRACE_SECS => status,

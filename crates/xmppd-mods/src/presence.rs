@@ -372,7 +372,8 @@ impl StanzaHook for Inbound {
             // §4.3.2: a probe for no such user gets "unsubscribed"; other
             // subscription stanzas are ignored (§8.5.1).
             if kind == Some("probe") {
-                let reply = Stanza::presence(&Jid::from(user), &Jid::from(contact), Some("unsubscribed"));
+                let reply =
+                    Stanza::presence(&Jid::from(user), &Jid::from(contact), Some("unsubscribed")).with_id(stanza.id());
                 server.route(reply).await;
             }
             return HookFlow::Handled;

@@ -461,8 +461,9 @@ async fn removed_account_cancels_its_subscriptions() {
     let closed = romeo.read_until_closed().await;
     assert!(closed.contains("type='result'"), "{closed}");
     let mut seen = String::new();
-    // Both directions end: unsubscribe (both → to), then unsubscribed
-    // (to → none), each delivered before its roster push (§3.3.3, §3.2.3).
+    // Both directions end (unavailable and unsubscribed for romeo's
+    // subscribers, unsubscribe for the contacts he was subscribed to), so
+    // juliet sees both stanzas and her item ends at "none".
     while !(seen.contains("type='unsubscribe'")
         && seen.contains("type='unsubscribed'")
         && seen.contains("subscription='none'"))
