@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use xmppd_server::{check, config_file, rosters, serve, users};
+use xmppd_server::{check, config_file, export, rosters, serve, users};
 
 /// xmppd — an XMPP server.
 #[derive(Debug, Parser)]
@@ -35,6 +35,23 @@ enum Command {
     },
     /// Validate the configuration and certificates; print every problem.
     Check,
+    /// Export accounts as XEP-0227 (PIEFXIS) XML: SCRAM credentials as
+    /// stored (never a plaintext password), rosters with pending
+    /// subscription requests, vCards, private XML and offline messages.
+    ///
+    /// Written one account at a time; prints the count of each kind at the
+    /// end (to stderr when FILE is `-`). Read-only, so it can run while the
+    /// server is running, but a running server may change data during the
+    /// export (even within one account); stop it for an exact snapshot. On
+    /// error, a partly written FILE is removed. FILE is made readable by its
+    /// owner only: SCRAM keys allow offline password guessing.
+    Export {
+        /// Only this host (default: every configured host).
+        #[arg(long)]
+        host: Option<String>,
+        /// The output file (overwritten), or `-` for standard output.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +131,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve::run(config).await,
             Command::Check => check::run(&config).await,
+            Command::Export { host, file } => export::run(&config, host.as_deref(), &file).await,
             Command::User { command } => match command {
                 UserCommand::Add { jid, password } => users::add(&config, &jid, password).await,
                 UserCommand::Import { hashed } => users::import(&config, hashed).await,
