@@ -345,9 +345,13 @@ impl Server {
     /// Accepts a stanza from a local client session (its `from` already
     /// stamped): records the session's own presence (RFC 6121 §4.2, §4.7.2.3),
     /// runs the outbound hooks of the sender's host, then routes it.
-    pub async fn submit(self: &Arc<Self>, stanza: Stanza) {
+    pub async fn submit(self: &Arc<Self>, mut stanza: Stanza) {
         let initial = if stanza.kind() == StanzaKind::Presence && stanza.to().is_none() {
-            self.update_own_presence(&stanza)
+            let (initial, corrected) = self.update_own_presence(&stanza);
+            if let Some(corrected) = corrected {
+                stanza = corrected;
+            }
+            initial
         } else {
             None
         };
@@ -549,30 +553,39 @@ impl Server {
     /// A priority outside -128..=127 counts as 0 (§5.2.2.1.3 says the value
     /// MUST be in that range; clients get the benefit of the doubt).
     /// Returns the session when this was its initial presence.
-    fn update_own_presence(&self, stanza: &Stanza) -> Option<Arc<SessionEntry>> {
-        let full = stanza.from().clone().try_into_full().ok()?;
-        let session = self.sessions.get(&full)?;
+    fn update_own_presence(&self, stanza: &Stanza) -> (Option<Arc<SessionEntry>>, Option<Stanza>) {
+        let Ok(full) = stanza.from().clone().try_into_full() else { return (None, None) };
+        let Some(session) = self.sessions.get(&full) else { return (None, None) };
         match stanza.stanza_type() {
             None => {
-                let priority = stanza
-                    .element()
-                    .ok()
-                    .and_then(|el| el.get_child("priority", xmppd_proto::ns::CLIENT).map(|p| p.text()))
-                    .and_then(|text| text.trim().parse::<i8>().ok())
-                    .unwrap_or(0);
+                let element = stanza.element().ok();
+                let given =
+                    element.as_ref().and_then(|el| el.get_child("priority", xmppd_proto::ns::CLIENT).map(|p| p.text()));
+                let parsed = given.as_deref().map(|text| text.trim().parse::<i8>());
+                // §4.7.2.3: a value outside -128..=127 (or not a number) is
+                // overridden with the default 0, and the override is what
+                // the echo and the broadcast must show: the element goes.
+                let corrected = match (&parsed, element) {
+                    (Some(Err(_)), Some(mut element)) => {
+                        element.remove_children("priority", xmppd_proto::ns::CLIENT);
+                        Stanza::from_element(&element)
+                    }
+                    _ => None,
+                };
+                let priority = parsed.and_then(Result::ok).unwrap_or(0);
                 // A session that becomes available (again) starts a new
                 // presence session: probes, pending requests and offline
                 // messages follow (RFC 6121 §3.1.3, §4.3.1).
                 let was_available = session.is_available();
                 session.set_presence(true, i32::from(priority));
                 session.mark_initial_presence();
-                (!was_available).then_some(session)
+                ((!was_available).then_some(session), corrected)
             }
             Some("unavailable") => {
                 session.set_presence(false, 0);
-                None
+                (None, None)
             }
-            Some(_) => None,
+            Some(_) => (None, None),
         }
     }
 

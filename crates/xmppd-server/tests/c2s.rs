@@ -471,3 +471,18 @@ async fn removed_account_cancels_its_subscriptions() {
         seen.push_str(&juliet.expect(">").await);
     }
 }
+
+/// RFC 6121 §4.7.2.3: a priority outside -128..=127 is overridden with 0,
+/// and the echo shows the override (no `<priority/>`).
+#[tokio::test]
+async fn invalid_priority_is_overridden_visibly() {
+    let server = TestServer::start("", &["romeo"]);
+    let mut romeo = RawClient::connect(server.starttls_port).await;
+    romeo.login("romeo", "localhost", Some("p")).await;
+    romeo.send("<presence><priority>300</priority><status>here</status></presence>").await;
+    let echo = romeo.expect("</presence>").await;
+    assert!(echo.contains("<status>here</status>") && !echo.contains("<priority>"), "{echo}");
+    romeo.send("<presence><priority>5</priority></presence>").await;
+    let echo = romeo.expect("</presence>").await;
+    assert!(echo.contains("<priority>5</priority>"), "{echo}");
+}

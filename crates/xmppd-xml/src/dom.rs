@@ -168,6 +168,14 @@ impl Element {
         self.children.push(Node::Element(child));
     }
 
+    /// Removes every child element `name` in namespace `ns`; returns how
+    /// many were removed.
+    pub fn remove_children(&mut self, name: &str, ns: &str) -> usize {
+        let before = self.children.len();
+        self.children.retain(|node| !matches!(node, Node::Element(child) if child.is(name, ns)));
+        before - self.children.len()
+    }
+
     /// Appends text, merging it with a preceding text node.
     pub fn push_text(&mut self, text: &str) {
         if text.is_empty() {
