@@ -6,6 +6,7 @@ pub mod check;
 pub mod config_file;
 pub mod export;
 pub mod features;
+pub mod import;
 pub mod rosters;
 pub mod serve;
 pub mod storage;

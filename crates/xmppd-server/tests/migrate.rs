@@ -235,3 +235,211 @@ async fn export_host_filter_stdout_and_errors() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("a running server may change data during the export"), "{help}");
 }
+
+/// Fills `server` (accounts alice, bob, carol, dave@example.test) with
+/// every kind of data the export writes.
+async fn fill(server: &TestServer) {
+    let output = server
+        .cli_stdin(
+            &["roster", "import"],
+            "alice@localhost bob@localhost both Bob B.\nalice@localhost juliet@example.net to\n",
+        )
+        .unwrap();
+    assert!(output.contains("imported 2 roster item(s)"), "{output}");
+    let mut alice = common::RawClient::connect(server.starttls_port).await;
+    alice.login("alice", "localhost", Some("desk")).await;
+    let set = alice
+        .iq(
+            "set",
+            "r1",
+            None,
+            "<query xmlns='jabber:iq:roster'><item jid='nurse@example.net' name='Nurse'>\
+             <group>Staff</group><group>Verona</group></item></query>",
+        )
+        .await;
+    assert!(set.contains("type='result'"), "{set}");
+    let set = alice.iq("set", "v1", None, "<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>").await;
+    assert!(set.contains("type='result'"), "{set}");
+    let set = alice
+        .iq(
+            "set",
+            "p1",
+            None,
+            "<query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>red</color></prefs></query>",
+        )
+        .await;
+    assert!(set.contains("type='result'"), "{set}");
+    alice.send("<presence type='subscribe' to='carol@localhost'><status>Hi Carol</status></presence>").await;
+    alice.send("<presence type='subscribed' to='dave@example.test'/>").await;
+    alice.send("<message to='bob@localhost' type='chat' id='m1'><body>Hello &amp; good night</body></message>").await;
+    let ping = alice.iq("get", "ping1", None, "<ping xmlns='urn:xmpp:ping'/>").await;
+    assert!(ping.contains("type='result'"), "{ping}");
+}
+
+/// `xmppd export` into a file of `server`'s directory; returns its path.
+fn export_to(server: &TestServer, name: &str) -> std::path::PathBuf {
+    let file = server.dir.path().join(name);
+    server.cli(&["export", file.to_str().unwrap()]).unwrap();
+    file
+}
+
+fn listed_accounts(server: &TestServer) -> String {
+    server.cli(&["user", "list"]).unwrap()
+}
+
+/// Export, import into a fresh data directory, export again: the two files
+/// are byte-identical, and a user logs in on the new server with the
+/// password of the old one. A second import changes nothing.
+#[tokio::test]
+async fn import_round_trip_and_idempotence() {
+    let old = TestServer::start("", &["alice", "bob", "carol", "dave@example.test"]);
+    fill(&old).await;
+    let a = export_to(&old, "a.xml");
+
+    let new = TestServer::start("", &[]);
+    assert_eq!(listed_accounts(&new), "");
+    let output = new.cli(&["import", a.to_str().unwrap()]).unwrap();
+    assert!(
+        output.contains(
+            "4 account(s) created, 0 already present, 0 skipped; 12 SCRAM credential(s), 5 roster item(s), \
+             1 pending subscription request(s), 1 vCard(s), 1 private XML fragment(s), 1 offline message(s)"
+        ),
+        "{output}"
+    );
+    let b = export_to(&new, "b.xml");
+    let (a_text, b_text) = (std::fs::read_to_string(&a).unwrap(), std::fs::read_to_string(&b).unwrap());
+    assert!(a_text == b_text, "exports differ:\n{a_text}\n---\n{b_text}");
+
+    // The old password works on the new server (SCRAM-SHA-256 with the
+    // imported keys), and the imported data is served.
+    let mut alice = common::RawClient::connect(new.starttls_port).await;
+    alice.login("alice", "localhost", Some("laptop")).await;
+    let roster = alice.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
+    assert!(roster.contains("nurse@example.net") && roster.contains("<group>Verona</group>"), "{roster}");
+    let vcard = alice.iq("get", "v1", None, "<vCard xmlns='vcard-temp'/>").await;
+    assert!(vcard.contains("<FN>Alice</FN>"), "{vcard}");
+    let mut bob = common::RawClient::connect(new.starttls_port).await;
+    bob.login("bob", "localhost", None).await;
+    bob.send("<presence/>").await;
+    bob.expect("Hello &amp; good night").await;
+
+    // Idempotence, on a third server: the second run finds every account.
+    let third = TestServer::start("", &[]);
+    third.cli(&["import", a.to_str().unwrap()]).unwrap();
+    let c1 = std::fs::read(export_to(&third, "c1.xml")).unwrap();
+    let output = third.cli(&["import", a.to_str().unwrap()]).unwrap();
+    assert!(output.contains("0 account(s) created, 4 already present, 0 skipped"), "{output}");
+    let c2 = std::fs::read(export_to(&third, "c2.xml")).unwrap();
+    assert!(c1 == c2, "a second import changed the data");
+    assert_eq!(c1, a_text.as_bytes());
+}
+
+/// A truncated file, and a file with a DTD or an entity: refused with the
+/// line and column, and nothing is written, not even the users before the
+/// problem.
+#[tokio::test]
+async fn import_refuses_malformed_files_and_writes_nothing() {
+    let old = TestServer::start("", &["alice", "bob", "carol", "dave@example.test"]);
+    let a = std::fs::read_to_string(export_to(&old, "a.xml")).unwrap();
+    let new = TestServer::start("", &[]);
+
+    // Cut inside the last user: the users before it are complete.
+    let mut cut = a.rfind("<user ").unwrap() + 20;
+    while !a.is_char_boundary(cut) {
+        cut += 1;
+    }
+    let truncated = new.dir.path().join("truncated.xml");
+    std::fs::write(&truncated, &a[..cut]).unwrap();
+    let error = new.cli(&["import", truncated.to_str().unwrap()]).unwrap_err();
+    let prefix = format!("error: {}:", truncated.display());
+    assert!(error.contains(&prefix), "{error}");
+    let position = error.split(&prefix).nth(1).unwrap();
+    let mut parts = position.splitn(3, ':');
+    assert!(parts.next().unwrap().parse::<u64>().is_ok(), "no line: {error}");
+    assert!(parts.next().unwrap().parse::<u64>().is_ok(), "no column: {error}");
+    assert!(error.contains("unexpected end of file"), "{error}");
+    assert_eq!(listed_accounts(&new), "");
+
+    let dtd = new.dir.path().join("dtd.xml");
+    std::fs::write(
+        &dtd,
+        "<?xml version='1.0'?>\n<!DOCTYPE server-data [<!ENTITY pw 'secret'>]>\n\
+         <server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='eve' password='&pw;'/></host>\
+         </server-data>\n",
+    )
+    .unwrap();
+    let error = new.cli(&["import", dtd.to_str().unwrap()]).unwrap_err();
+    assert!(error.contains(&format!("{}:2:", dtd.display())), "{error}");
+    assert!(error.contains("restricted XML parser"), "{error}");
+    assert_eq!(listed_accounts(&new), "");
+
+    let entity = new.dir.path().join("entity.xml");
+    std::fs::write(
+        &entity,
+        "<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='localhost'>\n<user name='mallory' password='x'/>\n\
+         <user name='eve' password='&amp;&pw;'/>\n</host>\n</server-data>\n",
+    )
+    .unwrap();
+    let error = new.cli(&["import", entity.to_str().unwrap()]).unwrap_err();
+    assert!(error.contains(&format!("{}:4:", entity.display())), "{error}");
+    assert_eq!(listed_accounts(&new), "");
+}
+
+/// Duplicate accounts, an invalid JID in a roster and a host that is not
+/// served: those users are skipped and listed with their location, the
+/// others are imported (a plaintext password becomes SCRAM credentials
+/// that work), and the exit status is non-zero.
+#[tokio::test]
+async fn import_skips_bad_records_and_imports_the_rest() {
+    let server = TestServer::start("", &[]);
+    let file = server.dir.path().join("mixed.xml");
+    let password = common::PASSWORD;
+    std::fs::write(
+        &file,
+        format!(
+            "<?xml version='1.0' encoding='UTF-8'?>
+<server-data xmlns='urn:xmpp:pie:0'>
+  <host jid='localhost'>
+    <user name='good' password='{password}'>
+      <query xmlns='jabber:iq:roster'><item jid='twin@localhost' subscription='both'/></query>
+    </user>
+    <user name='twin' password='a'/>
+    <user name='badroster' password='b'>
+      <query xmlns='jabber:iq:roster'><item jid='not@valid@jid' subscription='both'/></query>
+    </user>
+    <user name='Twin' password='c'/>
+    <user name='other' password='d'/>
+  </host>
+  <host jid='elsewhere.test'>
+    <user name='far' password='e'/>
+  </host>
+</server-data>
+"
+        ),
+    )
+    .unwrap();
+    let error = server.cli(&["import", file.to_str().unwrap()]).unwrap_err();
+    let name = file.display().to_string();
+    assert!(error.contains("2 account(s) created, 0 already present, 4 skipped"), "{error}");
+    assert!(error.contains(&format!("skipped: {name}:11:5: duplicate user 'twin' of localhost")), "{error}");
+    assert!(error.contains(&format!("(first at {name}:7:5)")), "{error}");
+    let invalid = error.lines().find(|line| line.contains("badroster")).unwrap_or_default();
+    assert!(invalid.starts_with(&format!("skipped: {name}:9:")), "{error}");
+    assert!(error.contains("host elsewhere.test is not served (server.hosts): 1 account(s) skipped"), "{error}");
+    assert!(error.contains("error: 4 user record(s) skipped"), "{error}");
+    assert_eq!(listed_accounts(&server), "good@localhost\nother@localhost\n");
+
+    // The plaintext password was turned into working SCRAM credentials.
+    let mut good = common::RawClient::connect(server.starttls_port).await;
+    good.login("good", "localhost", None).await;
+    let roster = good.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
+    assert!(roster.contains("twin@localhost"), "{roster}");
+
+    // Again: the same records are skipped, the others are present.
+    let error = server.cli(&["import", file.to_str().unwrap()]).unwrap_err();
+    assert!(error.contains("0 account(s) created, 2 already present, 4 skipped"), "{error}");
+
+    let help = Command::new(binary()).args(["import", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("caches the rosters of online users"), "{help}");
+}

@@ -15,8 +15,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, Transaction};
 use xmppd_storage::{
-    AuthStore, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore, PendingIn, Roster, RosterItem,
-    RosterStore, StorageError, StoredCredential, validate,
+    AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
+    PendingIn, Roster, RosterItem, RosterStore, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
@@ -206,6 +206,91 @@ async fn insert_accounts_chunk(
     Ok(())
 }
 
+/// Writes one account of an import with everything it holds, inside the
+/// caller's transaction. Returns [`ImportOutcome::AlreadyExists`], having
+/// written nothing, if the account exists (or is being created by a
+/// concurrent transaction that then commits: the insert waits for it).
+async fn import_account_rows(
+    connection: &mut PgConnection,
+    host: &str,
+    account: &AccountImport,
+) -> Result<ImportOutcome, StorageError> {
+    let user = account.username.as_str();
+    let created = sqlx::query("INSERT INTO accounts (host, username) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(host)
+        .bind(user)
+        .execute(&mut *connection)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    if created == 0 {
+        return Ok(ImportOutcome::AlreadyExists);
+    }
+    // The lock of OfflineStore::push, so that offline ids still commit in
+    // increasing order per user.
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
+        .bind(OFFLINE_LOCK_CLASS)
+        .bind(host)
+        .bind(user)
+        .execute(&mut *connection)
+        .await
+        .map_err(db_error)?;
+    // Data left behind without an account is replaced.
+    for statement in DELETE_USER_DATA {
+        sqlx::query(statement).bind(host).bind(user).execute(&mut *connection).await.map_err(db_error)?;
+    }
+    insert_credentials(connection, host, user, &account.credentials).await?;
+    if !account.roster.is_empty() {
+        sqlx::query("INSERT INTO roster_versions (host, username, version) VALUES ($1, $2, 1)")
+            .bind(host)
+            .bind(user)
+            .execute(&mut *connection)
+            .await
+            .map_err(db_error)?;
+        let mut rows: Vec<(&str, &RosterItem)> = account.roster.iter().map(|item| (user, item)).collect();
+        rows.sort_unstable_by(|a, b| a.1.contact.cmp(&b.1.contact));
+        for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
+            import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+        }
+    }
+    for pending in &account.pending_in {
+        sqlx::query(
+            "INSERT INTO roster_pending_in (host, username, contact, status, stanza) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(pending.contact.as_str())
+        .bind(pending.status.as_deref())
+        .bind(pending.stanza.as_deref())
+        .execute(&mut *connection)
+        .await
+        .map_err(db_error)?;
+    }
+    for (store, key, value) in &account.kv {
+        sqlx::query("INSERT INTO kv (host, username, store, key, value) VALUES ($1, $2, $3, $4, $5)")
+            .bind(host)
+            .bind(user)
+            .bind(store.as_str())
+            .bind(key.as_str())
+            .bind(value.as_slice())
+            .execute(&mut *connection)
+            .await
+            .map_err(db_error)?;
+    }
+    // One row at a time: ids follow the order of the list.
+    for (stamp_ms, stanza) in &account.offline {
+        sqlx::query("INSERT INTO offline_messages (host, username, stamp_ms, stanza) VALUES ($1, $2, $3, $4)")
+            .bind(host)
+            .bind(user)
+            .bind(*stamp_ms)
+            .bind(stanza.as_slice())
+            .execute(&mut *connection)
+            .await
+            .map_err(db_error)?;
+    }
+    Ok(ImportOutcome::Created)
+}
+
 #[async_trait]
 impl AuthStore for PostgresBackend {
     async fn create_account(
@@ -292,6 +377,19 @@ impl AuthStore for PostgresBackend {
             sqlx::query(statement).bind(host).bind(user).execute(&mut *tx).await.map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)
+    }
+
+    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError> {
+        validate::account_import(host, account)?;
+        // One transaction: dropped without commit on any error, which rolls
+        // everything back.
+        let mut tx = self.begin().await?;
+        let outcome = import_account_rows(&mut tx, host, account).await?;
+        match outcome {
+            ImportOutcome::Created => tx.commit().await.map_err(db_error)?,
+            ImportOutcome::AlreadyExists => tx.rollback().await.map_err(db_error)?,
+        }
+        Ok(outcome)
     }
 
     async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError> {

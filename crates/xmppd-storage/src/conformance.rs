@@ -30,7 +30,8 @@ use std::task::Poll;
 use async_trait::async_trait;
 
 use crate::{
-    PendingIn, Roster, RosterItem, Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len,
+    AccountImport, ImportOutcome, PendingIn, Roster, RosterItem, Storage, StorageError, StoredCredential, Subscription,
+    scram_hash_output_len,
 };
 
 /// A backend under test plus whatever must outlive it (a temporary
@@ -106,6 +107,9 @@ macro_rules! conformance_tests {
             offline_isolation_by_host_user,
             offline_deleted_with_account,
             offline_concurrent_pushes_respect_quota,
+            account_import_reads_back,
+            account_import_is_idempotent,
+            account_import_invalid_writes_nothing,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -1400,4 +1404,215 @@ pub async fn offline_concurrent_pushes_respect_quota(storage: &dyn Storage) {
     assert_eq!(ids.len(), 10, "ids must be distinct");
     let stored = offline.peek(HOST, "alice", 20).await.unwrap();
     assert_eq!(stored.iter().map(|message| message.id).collect::<Vec<_>>(), ids);
+}
+
+/// A full account import for `user`, every kind of data filled in.
+fn full_import(user: &str) -> AccountImport {
+    AccountImport {
+        username: user.to_owned(),
+        credentials: vec![credential("SHA-1", 1), credential("SHA-256", 2), credential("SHA-512", 3)],
+        roster: vec![
+            // Out of order on purpose: the stores sort.
+            RosterItem {
+                name: Some("R\u{F6}meo".into()),
+                subscription: Subscription::Both,
+                ask: true,
+                approved: true,
+                ..roster_item("romeo@example.net", &["Friends", "\u{5BB6}\u{65CF}"])
+            },
+            RosterItem { subscription: Subscription::To, ..roster_item("Tybalt@example.com", &["b", "a"]) },
+            roster_item("juliet@example.com", &[]),
+        ],
+        pending_in: vec![
+            PendingIn {
+                contact: "nurse@example.com".into(),
+                status: Some("Hi".into()),
+                stanza: Some(b"<presence type='subscribe'><status>Hi</status></presence>".to_vec()),
+            },
+            PendingIn { contact: "mercutio@example.com".into(), status: None, stanza: None },
+        ],
+        kv: vec![
+            ("vcard".into(), String::new(), b"<vCard xmlns='vcard-temp'><FN>A</FN></vCard>".to_vec()),
+            ("private".into(), "storage storage:bookmarks".into(), b"<storage xmlns='storage:bookmarks'/>".to_vec()),
+            ("private".into(), "a b".into(), vec![0, 1, 2, 0xFF]),
+        ],
+        offline: vec![(1_000, b"<message>first</message>".to_vec()), (500, b"<message>second</message>".to_vec())],
+    }
+}
+
+/// Conformance case: an imported account reads back through the normal
+/// trait methods, and data left behind without an account is replaced.
+pub async fn account_import_reads_back(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    let kv = storage.kv();
+    let offline = storage.offline();
+    // Leftovers of a name that has no account: replaced by the import.
+    roster.import_rosters(HOST, &[("alice".to_owned(), vec![roster_item("old@example.com", &[])])]).await.unwrap();
+    roster
+        .add_pending_in(HOST, "alice", &PendingIn { contact: "old@example.com".into(), status: None, stanza: None })
+        .await
+        .unwrap();
+    kv.set(HOST, "alice", "vcard", "", b"old").await.unwrap();
+    kv.set(HOST, "alice", "other", "k", b"old").await.unwrap();
+    offline.push(HOST, "alice", 1, b"old", 10).await.unwrap();
+    // Another user's data, and the same name on another host, stay.
+    auth.create_account(HOST, "bob", &[credential("SHA-1", 9)]).await.unwrap();
+    kv.set(HOST, "bob", "vcard", "", b"bob").await.unwrap();
+    kv.set(OTHER_HOST, "alice", "vcard", "", b"other").await.unwrap();
+
+    let import = full_import("alice");
+    assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::Created);
+
+    assert!(auth.account_exists(HOST, "alice").await.unwrap());
+    assert!(!auth.account_exists(OTHER_HOST, "alice").await.unwrap());
+    for expected in &import.credentials {
+        let stored = auth.get_credential(HOST, "alice", &expected.mechanism_hash).await.unwrap();
+        assert_eq!(stored.as_ref(), Some(expected));
+    }
+    let stored_roster = roster.roster(HOST, "alice").await.unwrap();
+    assert_eq!(stored_roster.version, 1, "an imported roster starts at 1");
+    let mut expected_items = import.roster.clone();
+    expected_items.sort_by(|a, b| a.contact.cmp(&b.contact));
+    assert_eq!(stored_roster.items, expected_items);
+    let mut expected_pending = import.pending_in.clone();
+    expected_pending.sort_by(|a, b| a.contact.cmp(&b.contact));
+    assert_eq!(roster.pending_in(HOST, "alice").await.unwrap(), expected_pending);
+    for (store, key, value) in &import.kv {
+        assert_eq!(kv.get(HOST, "alice", store, key).await.unwrap().as_ref(), Some(value), "{store}/{key}");
+    }
+    assert_eq!(kv.list_keys(HOST, "alice", "private").await.unwrap(), ["a b", "storage storage:bookmarks"]);
+    assert!(kv.list_keys(HOST, "alice", "other").await.unwrap().is_empty(), "leftover kv entry replaced");
+    let messages = offline.peek(HOST, "alice", 10).await.unwrap();
+    let got: Vec<(i64, Vec<u8>)> = messages.iter().map(|m| (m.stamp_ms, m.stanza.clone())).collect();
+    assert_eq!(got, import.offline, "list order kept, stamps as given, leftover removed");
+    assert!(messages[0].id < messages[1].id);
+
+    // Others untouched.
+    assert_eq!(kv.get(HOST, "bob", "vcard", "").await.unwrap().as_deref(), Some(&b"bob"[..]));
+    assert_eq!(kv.get(OTHER_HOST, "alice", "vcard", "").await.unwrap().as_deref(), Some(&b"other"[..]));
+    assert_eq!(auth.list_accounts(HOST).await.unwrap(), ["alice", "bob"]);
+
+    // The imported data behaves like any other: writes carry on, and
+    // deleting the account removes all of it.
+    assert_eq!(roster.put_item(HOST, "alice", &roster_item("new@example.com", &[]), None).await.unwrap(), 2);
+    let id = offline.push(HOST, "alice", 2_000, b"third", 10).await.unwrap();
+    assert!(id > messages[1].id);
+    auth.delete_account(HOST, "alice").await.unwrap();
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap(), Roster::default());
+    assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0);
+    assert!(kv.list_keys(HOST, "alice", "private").await.unwrap().is_empty());
+
+    // A minimal import: an account with no data at all.
+    let bare = AccountImport { username: "carol".into(), ..AccountImport::default() };
+    assert_eq!(auth.import_account(HOST, &bare).await.unwrap(), ImportOutcome::Created);
+    assert!(auth.account_exists(HOST, "carol").await.unwrap());
+    assert_eq!(roster.roster(HOST, "carol").await.unwrap(), Roster::default());
+    assert!(auth.get_credential(HOST, "carol", "SHA-1").await.unwrap().is_none());
+}
+
+/// Conformance case: importing an account that exists writes nothing at
+/// all, whatever the import holds.
+pub async fn account_import_is_idempotent(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    let kv = storage.kv();
+    let offline = storage.offline();
+    let import = full_import("alice");
+    assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::Created);
+    let before_roster = roster.roster(HOST, "alice").await.unwrap();
+    let before_offline = offline.peek(HOST, "alice", 10).await.unwrap();
+
+    assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::AlreadyExists);
+    let mut changed = full_import("alice");
+    changed.credentials = vec![credential("SHA-256", 42)];
+    changed.roster = vec![roster_item("other@example.com", &[])];
+    changed.kv = vec![("vcard".into(), String::new(), b"changed".to_vec()), ("new".into(), "k".into(), b"v".to_vec())];
+    changed.offline = vec![(7, b"more".to_vec())];
+    assert_eq!(auth.import_account(HOST, &changed).await.unwrap(), ImportOutcome::AlreadyExists);
+
+    assert_eq!(roster.roster(HOST, "alice").await.unwrap(), before_roster, "roster and version unchanged");
+    assert_eq!(offline.peek(HOST, "alice", 10).await.unwrap(), before_offline);
+    assert_eq!(
+        auth.get_credential(HOST, "alice", "SHA-256").await.unwrap().as_ref(),
+        import.credentials.iter().find(|c| c.mechanism_hash == "SHA-256")
+    );
+    assert_eq!(kv.get(HOST, "alice", "vcard", "").await.unwrap(), Some(import.kv[0].2.clone()));
+    assert!(kv.list_keys(HOST, "alice", "new").await.unwrap().is_empty());
+
+    // An account made by other means counts as existing too.
+    auth.create_account(HOST, "bob", &[]).await.unwrap();
+    assert_eq!(auth.import_account(HOST, &full_import("bob")).await.unwrap(), ImportOutcome::AlreadyExists);
+    assert_eq!(roster.roster(HOST, "bob").await.unwrap(), Roster::default());
+    assert_eq!(offline.count(HOST, "bob").await.unwrap(), 0);
+    assert!(auth.get_credential(HOST, "bob", "SHA-1").await.unwrap().is_none());
+}
+
+/// Conformance case: an import with anything invalid in it is refused
+/// before anything is written: the account does not exist afterwards and
+/// none of its data was stored.
+pub async fn account_import_invalid_writes_nothing(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    let kv = storage.kv();
+    let offline = storage.offline();
+    let base = full_import("alice");
+    let mut cases: Vec<(&str, AccountImport)> = Vec::new();
+    let mut bad = base.clone();
+    bad.roster.push(roster_item("bad\0contact@example.com", &[]));
+    cases.push(("NUL in a roster contact", bad));
+    let mut bad = base.clone();
+    bad.roster.push(roster_item("", &[]));
+    cases.push(("empty roster contact", bad));
+    let mut bad = base.clone();
+    bad.roster.push(roster_item("romeo@example.net", &[]));
+    cases.push(("roster contact twice", bad));
+    let mut bad = base.clone();
+    bad.roster.push(roster_item("x@example.com", &["g", "g"]));
+    cases.push(("group twice", bad));
+    let mut bad = base.clone();
+    bad.credentials.push(credential("SHA-1", 7));
+    cases.push(("two credentials for one hash", bad));
+    let mut bad = base.clone();
+    bad.credentials[0].stored_key.pop();
+    cases.push(("short StoredKey", bad));
+    let mut bad = base.clone();
+    bad.pending_in.push(PendingIn { contact: "p@example.com".into(), status: Some("\0".into()), stanza: None });
+    cases.push(("NUL in a status", bad));
+    let mut bad = base.clone();
+    bad.pending_in.push(PendingIn {
+        contact: "p@example.com".into(),
+        status: None,
+        stanza: Some(vec![b'x'; crate::validate::MAX_PENDING_STANZA_BYTES + 1]),
+    });
+    cases.push(("over-long pending stanza", bad));
+    let mut bad = base.clone();
+    bad.pending_in.push(bad.pending_in[0].clone());
+    cases.push(("pending request twice", bad));
+    let mut bad = base.clone();
+    bad.kv.push((String::new(), "k".into(), Vec::new()));
+    cases.push(("empty store name", bad));
+    let mut bad = base.clone();
+    bad.kv.push(("vcard".into(), String::new(), b"again".to_vec()));
+    cases.push(("kv entry twice", bad));
+    let mut bad = base.clone();
+    bad.username = String::new();
+    cases.push(("empty username", bad));
+    let mut bad = base.clone();
+    bad.username = "a\0b".into();
+    cases.push(("NUL in the username", bad));
+
+    for (what, import) in &cases {
+        assert_invalid(auth.import_account(HOST, import).await, what);
+        assert!(!auth.account_exists(HOST, "alice").await.unwrap(), "{what}: account created");
+        assert_eq!(roster.roster(HOST, "alice").await.unwrap(), Roster::default(), "{what}: roster written");
+        assert!(roster.pending_in(HOST, "alice").await.unwrap().is_empty(), "{what}: requests written");
+        assert!(kv.get(HOST, "alice", "vcard", "").await.unwrap().is_none(), "{what}: vCard written");
+        assert_eq!(offline.count(HOST, "alice").await.unwrap(), 0, "{what}: offline messages written");
+    }
+    assert_invalid(auth.import_account("", &base).await, "empty host");
+    assert_eq!(auth.count_accounts(HOST).await.unwrap(), 0);
+
+    // The valid import still goes through afterwards.
+    assert_eq!(auth.import_account(HOST, &base).await.unwrap(), ImportOutcome::Created);
 }

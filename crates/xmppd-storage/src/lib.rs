@@ -32,6 +32,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 mod error;
+mod import;
 pub mod offline;
 pub mod roster;
 pub mod validate;
@@ -41,6 +42,7 @@ pub mod conformance;
 pub mod memory;
 
 pub use error::{BoxError, StorageError};
+pub use import::{AccountImport, ImportOutcome};
 pub use offline::{OfflineMessage, OfflineStore};
 pub use roster::{ImportedRoster, PendingIn, Roster, RosterItem, RosterStore, Subscription};
 
@@ -134,6 +136,22 @@ pub trait AuthStore: Send + Sync {
     /// ([`OfflineStore`]), atomically. Fails with
     /// [`StorageError::NotFound`] if the account does not exist.
     async fn delete_account(&self, host: &str, user: &str) -> Result<(), StorageError>;
+
+    /// Creates an account together with all of its data (credentials,
+    /// roster, pending subscription requests, key-value entries, offline
+    /// messages), in one transaction, for `xmppd import`.
+    ///
+    /// Idempotent: if the account exists already, nothing at all is written
+    /// and the result is [`ImportOutcome::AlreadyExists`]. Otherwise
+    /// everything is written or, on any error, nothing. Data a previous
+    /// owner of the name left behind without an account (for example a
+    /// roster written by [`RosterStore::import_rosters`]) is replaced, so
+    /// the account ends up holding exactly the imported data.
+    ///
+    /// Everything is checked first with [`validate::account_import`]; a
+    /// refused value fails with [`StorageError::InvalidInput`], writing
+    /// nothing.
+    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError>;
 
     /// Whether the account exists.
     async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError>;

@@ -9,7 +9,9 @@
 
 use std::collections::HashSet;
 
-use crate::{ImportedRoster, RosterItem, StorageError, StoredCredential, scram_hash_output_len};
+use crate::{
+    AccountImport, ImportedRoster, PendingIn, RosterItem, StorageError, StoredCredential, scram_hash_output_len,
+};
 
 /// Longest host or username accepted, in bytes: RFC 7622 §3.2.1 and §3.3.1
 /// limit a domainpart and a localpart to 1023 octets each.
@@ -172,6 +174,56 @@ pub fn pending_stanza(stanza: &[u8]) -> Result<(), StorageError> {
 /// [`MAX_STATUS_BYTES`], no NUL (it may be empty).
 pub fn status(status: &str) -> Result<(), StorageError> {
     text("status", status, MAX_STATUS_BYTES, true)
+}
+
+/// Checks a pending subscription request: its [`contact`], its [`status`]
+/// and its stored stanza ([`pending_stanza`]).
+pub fn pending(pending: &PendingIn) -> Result<(), StorageError> {
+    contact(&pending.contact)?;
+    if let Some(text) = &pending.status {
+        status(text)?;
+    }
+    if let Some(stanza) = &pending.stanza {
+        pending_stanza(stanza)?;
+    }
+    Ok(())
+}
+
+/// Checks an account import
+/// ([`AuthStore::import_account`](crate::AuthStore::import_account)): the
+/// [`host`], the [`username`], the [`credentials`], every [`roster_item`]
+/// (no contact twice), every [`pending`] request (no contact twice) and
+/// every key-value entry ([`kv_store`], [`kv_key`], no (store, key) twice).
+pub fn account_import(host_name: &str, account: &AccountImport) -> Result<(), StorageError> {
+    host(host_name)?;
+    username(&account.username)?;
+    credentials(&account.credentials)?;
+    let mut contacts = HashSet::with_capacity(account.roster.len());
+    for item in &account.roster {
+        roster_item(item)?;
+        if !contacts.insert(item.contact.as_str()) {
+            return Err(StorageError::invalid_input(format!("roster contact {:?} given twice", item.contact)));
+        }
+    }
+    let mut requesters = HashSet::with_capacity(account.pending_in.len());
+    for request in &account.pending_in {
+        pending(request)?;
+        if !requesters.insert(request.contact.as_str()) {
+            return Err(StorageError::invalid_input(format!(
+                "subscription request of {:?} given twice",
+                request.contact
+            )));
+        }
+    }
+    let mut keys = HashSet::with_capacity(account.kv.len());
+    for (store, key, _) in &account.kv {
+        kv_store(store)?;
+        kv_key(key)?;
+        if !keys.insert((store.as_str(), key.as_str())) {
+            return Err(StorageError::invalid_input(format!("key-value entry {store:?}/{key:?} given twice")));
+        }
+    }
+    Ok(())
 }
 
 fn text(what: &str, value: &str, max_bytes: usize, allow_empty: bool) -> Result<(), StorageError> {
