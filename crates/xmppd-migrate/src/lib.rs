@@ -64,6 +64,7 @@
 mod error;
 mod model;
 mod ns;
+pub mod prosody;
 mod reader;
 mod timestamp;
 mod user;
