@@ -9,15 +9,18 @@
 //!    with `FILE:line:column: message` before anything is written; bad
 //!    records (an invalid user, a duplicate account, a host that is not
 //!    served, data the stores refuse) are collected;
-//! 2. the import: each account that passed is written with
-//!    [`AuthStore::import_account`](xmppd_storage::AuthStore::import_account),
-//!    in one transaction with all of its data. An account that exists
-//!    already is left as it is, so running the same import twice changes
-//!    nothing the second time.
+//! 2. the import: the accounts that passed are written in batches (up to
+//!    [`BATCH_ACCOUNTS`] accounts or about [`BATCH_BYTES`] of data, one
+//!    host each) with
+//!    [`AuthStore::import_accounts`](xmppd_storage::AuthStore::import_accounts):
+//!    one transaction per batch, and within it each account all or nothing
+//!    with all of its data. An account that exists already is left as it
+//!    is, so running the same import twice changes nothing the second time.
 //!
 //! A duplicate account is skipped as a whole (every record of it): which
 //! of them is right cannot be told. Plaintext passwords are turned into
-//! SCRAM credentials with the configured iteration count; SCRAM
+//! SCRAM credentials with the configured iteration count (on blocking
+//! threads, a batch's passwords spread over the cores); SCRAM
 //! credentials are kept as they are. PEP data and elements the stores have
 //! no place for (privacy lists, archives…) are not imported; their count
 //! is reported (XEP-0227 §4: ignore, and tell the operator).
@@ -47,6 +50,12 @@ const VCARD_STORE: &str = "vcard";
 const PRIVATE_STORE: &str = "private";
 /// Users read ahead of the import.
 const QUEUE: usize = 64;
+/// Accounts per [`AuthStore::import_accounts`](xmppd_storage::AuthStore::import_accounts)
+/// batch: one transaction each.
+const BATCH_ACCOUNTS: usize = 500;
+/// A batch is written once its data reaches this many bytes (roughly),
+/// even with fewer than [`BATCH_ACCOUNTS`] accounts.
+const BATCH_BYTES: usize = 8 << 20;
 
 /// What an import did, per kind. The data counts are of created accounts
 /// only.
@@ -192,6 +201,7 @@ pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
         tokio::task::spawn_blocking(move || read_users(&path, &sender))
     };
     let iterations = config.auth.scram_iterations;
+    let mut batch = Batch::default();
     while let Some((host, user)) = receiver.recv().await {
         let host: DomainJid = host;
         let user: UserData = user;
@@ -203,11 +213,15 @@ pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
             report.counts.skipped += 1;
             continue;
         }
-        if let Err(problem) = import_user(&stores, &host, &user, iterations, &mut report.counts).await {
-            report.counts.skipped += 1;
-            report.problems.push(format!("{}@{host}: {problem}", user.username));
+        if batch.host.as_ref().is_some_and(|batch_host| *batch_host != host) {
+            import_batch(&stores, std::mem::take(&mut batch), iterations, &mut report).await;
+        }
+        batch.push(host, user);
+        if batch.is_full() {
+            import_batch(&stores, std::mem::take(&mut batch), iterations, &mut report).await;
         }
     }
+    import_batch(&stores, batch, iterations, &mut report).await;
     progress.finish_and_clear();
     reader_task.await.map_err(|e| format!("reading {}: {e}", file.display()))??;
     Ok(report)
@@ -282,55 +296,200 @@ fn read_users(path: &Path, sender: &tokio::sync::mpsc::Sender<(DomainJid, UserDa
     Ok(())
 }
 
-/// Imports one checked user.
-async fn import_user(
-    stores: &Stores,
-    host: &DomainJid,
-    user: &UserData,
-    iterations: u32,
-    counts: &mut Counts,
-) -> Result<(), String> {
-    let credentials = match &user.password {
-        None => Vec::new(),
-        Some(Password::Scram(entries)) => entries
-            .iter()
-            .map(|entry| StoredCredential {
-                mechanism_hash: entry.mechanism_hash.as_str().to_owned(),
-                salt: entry.salt.clone(),
-                iterations: entry.iterations,
-                stored_key: entry.stored_key.clone(),
-                server_key: entry.server_key.clone(),
-            })
-            .collect(),
-        Some(Password::Plain(password)) => {
-            // Skip the costly derivation for an account that exists.
-            if stores.auth.account_exists(host.as_str(), &user.username).await.map_err(|e| e.to_string())? {
-                counts.present += 1;
-                return Ok(());
-            }
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || xmppd_core::accounts::derive_credentials(&password, iterations))
-                .await
-                .map_err(|e| format!("deriving SCRAM credentials: {e}"))?
-                .map_err(|e| format!("password: {e}"))?
-        }
+/// Checked users of one host, written together with
+/// [`AuthStore::import_accounts`](xmppd_storage::AuthStore::import_accounts):
+/// one transaction (and one `fsync`) per batch instead of per account.
+#[derive(Default)]
+struct Batch {
+    host: Option<DomainJid>,
+    users: Vec<UserData>,
+    /// A rough size of the batch's data, in bytes.
+    bytes: usize,
+}
+
+impl Batch {
+    fn push(&mut self, host: DomainJid, user: UserData) {
+        self.bytes += approximate_size(&user);
+        self.host = Some(host);
+        self.users.push(user);
+    }
+
+    fn is_full(&self) -> bool {
+        self.users.len() >= BATCH_ACCOUNTS || self.bytes >= BATCH_BYTES
+    }
+}
+
+/// A rough size of what a user's import writes, in bytes.
+fn approximate_size(user: &UserData) -> usize {
+    let roster: usize = user
+        .roster
+        .iter()
+        .map(|entry| 64 + entry.jid.as_str().len() + entry.groups.iter().map(String::len).sum::<usize>())
+        .sum();
+    let pending: usize = user.pending_in.iter().map(|request| 64 + request.stanza.len()).sum();
+    let offline: usize = user.offline.iter().map(|message| 32 + message.stanza.len()).sum();
+    let vcard = user.vcard.as_ref().map_or(0, |vcard| vcard.to_bytes().len());
+    let private: usize = user.private.iter().map(|fragment| fragment.to_bytes().len()).sum();
+    256 + roster + pending + offline + vcard + private
+}
+
+/// The result of one user of a batch before the write: its data, or why
+/// it is not written.
+enum Prepared {
+    Ready(AccountImport),
+    /// It has a plaintext password and exists already: not derived.
+    Present,
+    Failed(String),
+}
+
+/// Imports one batch of checked users of one host, updating the counts
+/// and problems exactly as one import per user would.
+async fn import_batch(stores: &Stores, batch: Batch, iterations: u32, report: &mut Report) {
+    let Some(host) = batch.host else {
+        return;
     };
-    let data = account(user, credentials, now_ms());
-    match stores.auth.import_account(host.as_str(), &data).await.map_err(|e| e.to_string())? {
-        ImportOutcome::AlreadyExists => counts.present += 1,
-        ImportOutcome::Created => {
-            counts.created += 1;
-            counts.credentials += data.credentials.len() as u64;
-            counts.roster_items += data.roster.len() as u64;
-            counts.pending_in += data.pending_in.len() as u64;
-            counts.vcards += u64::from(user.vcard.is_some());
-            counts.private += user.private.len() as u64;
-            counts.offline += data.offline.len() as u64;
-            counts.pep_ignored += user.pep.len() as u64;
-            counts.unsupported_ignored += user.unsupported.len() as u64;
+    let users = batch.users;
+    let mut prepared = Vec::with_capacity(users.len());
+    // Plaintext passwords of accounts that do not exist yet, as (index in
+    // `users`, password), derived below.
+    let mut to_derive = Vec::new();
+    let now = now_ms();
+    for (index, user) in users.iter().enumerate() {
+        prepared.push(match &user.password {
+            None => Prepared::Ready(account(user, Vec::new(), now)),
+            Some(Password::Scram(entries)) => {
+                let credentials = entries
+                    .iter()
+                    .map(|entry| StoredCredential {
+                        mechanism_hash: entry.mechanism_hash.as_str().to_owned(),
+                        salt: entry.salt.clone(),
+                        iterations: entry.iterations,
+                        stored_key: entry.stored_key.clone(),
+                        server_key: entry.server_key.clone(),
+                    })
+                    .collect();
+                Prepared::Ready(account(user, credentials, now))
+            }
+            // Skip the costly derivation for an account that exists.
+            Some(Password::Plain(password)) => match stores.auth.account_exists(host.as_str(), &user.username).await {
+                Ok(true) => Prepared::Present,
+                Ok(false) => {
+                    to_derive.push((index, password.clone()));
+                    Prepared::Ready(account(user, Vec::new(), now))
+                }
+                Err(error) => Prepared::Failed(error.to_string()),
+            },
+        });
+    }
+    if !to_derive.is_empty() {
+        let indices: Vec<usize> = to_derive.iter().map(|(index, _)| *index).collect();
+        match derive_all(to_derive, iterations).await {
+            Ok(derived) => {
+                for (index, credentials) in derived {
+                    match (credentials, &mut prepared[index]) {
+                        (Ok(credentials), Prepared::Ready(data)) => data.credentials = credentials,
+                        (Err(problem), slot) => *slot = Prepared::Failed(problem),
+                        (Ok(_), _) => {}
+                    }
+                }
+            }
+            Err(problem) => {
+                for index in indices {
+                    prepared[index] = Prepared::Failed(problem.clone());
+                }
+            }
         }
     }
-    Ok(())
+
+    // The accounts to write, and where each outcome goes.
+    let mut ready = Vec::new();
+    let mut slots = Vec::new();
+    for (index, slot) in prepared.iter_mut().enumerate() {
+        if let Prepared::Ready(data) = slot {
+            ready.push(std::mem::take(data));
+            slots.push(index);
+        }
+    }
+    let mut outcomes: Vec<Option<Result<ImportOutcome, String>>> = (0..users.len()).map(|_| None).collect();
+    if !ready.is_empty() {
+        match stores.auth.import_accounts(host.as_str(), &ready).await {
+            Ok(results) => {
+                for ((index, result), data) in slots.iter().zip(results).zip(&ready) {
+                    if let Ok(ImportOutcome::Created) = result {
+                        report.counts.credentials += data.credentials.len() as u64;
+                        report.counts.roster_items += data.roster.len() as u64;
+                        report.counts.pending_in += data.pending_in.len() as u64;
+                        report.counts.offline += data.offline.len() as u64;
+                    }
+                    outcomes[*index] = Some(result.map_err(|e| e.to_string()));
+                }
+            }
+            Err(error) => {
+                for index in &slots {
+                    outcomes[*index] = Some(Err(error.to_string()));
+                }
+            }
+        }
+    }
+
+    let counts = &mut report.counts;
+    for ((user, slot), outcome) in users.iter().zip(prepared).zip(outcomes) {
+        let result = match slot {
+            Prepared::Present => Ok(ImportOutcome::AlreadyExists),
+            Prepared::Failed(problem) => Err(problem),
+            Prepared::Ready(_) => outcome.unwrap_or_else(|| Err("not written".to_owned())),
+        };
+        match result {
+            Ok(ImportOutcome::AlreadyExists) => counts.present += 1,
+            Ok(ImportOutcome::Created) => {
+                counts.created += 1;
+                counts.vcards += u64::from(user.vcard.is_some());
+                counts.private += user.private.len() as u64;
+                counts.pep_ignored += user.pep.len() as u64;
+                counts.unsupported_ignored += user.unsupported.len() as u64;
+            }
+            Err(problem) => {
+                counts.skipped += 1;
+                report.problems.push(format!("{}@{host}: {problem}", user.username));
+            }
+        }
+    }
+}
+
+/// Derives SCRAM credentials for `(index, password)` pairs on blocking
+/// threads, split across the available cores. Each result is the
+/// credentials or the problem to report for that user.
+async fn derive_all(
+    passwords: Vec<(usize, String)>,
+    iterations: u32,
+) -> Result<Vec<(usize, Result<Vec<StoredCredential>, String>)>, String> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = passwords.len().div_ceil(threads).max(1);
+    tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = passwords
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|(index, password)| {
+                                let derived = xmppd_core::accounts::derive_credentials(password, iterations)
+                                    .map_err(|e| format!("password: {e}"));
+                                (*index, derived)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            let mut derived = Vec::new();
+            for worker in workers {
+                derived.extend(worker.join().map_err(|_| "deriving SCRAM credentials: a thread panicked".to_owned())?);
+            }
+            Ok(derived)
+        })
+    })
+    .await
+    .map_err(|e| format!("deriving SCRAM credentials: {e}"))?
 }
 
 /// The storage form of one user; offline messages without a stamp get

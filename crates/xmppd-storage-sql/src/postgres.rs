@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use sqlx::error::DatabaseError;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Postgres, Transaction};
+use sqlx::{Connection, Postgres, QueryBuilder, Transaction};
 use xmppd_storage::{
     AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
     PendingIn, Roster, RosterItem, RosterStore, StorageError, StoredCredential, validate,
@@ -291,6 +291,190 @@ async fn import_account_rows(
     Ok(ImportOutcome::Created)
 }
 
+/// Tables of an account's data besides its credentials, emptied for a
+/// name an import creates (data left behind without an account is
+/// replaced). Groups go with their roster items through `ON DELETE
+/// CASCADE`.
+const IMPORT_REPLACED_TABLES: [&str; 5] =
+    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages"];
+
+/// Accounts per multi-row statement of [`import_batch_rows`] that binds
+/// one value per account.
+const IMPORT_NAME_CHUNK: usize = 5_000;
+
+/// Rows per multi-row statement of [`import_batch_rows`] for pending
+/// requests and key-value entries: at most 5 bound parameters each.
+const IMPORT_ROW_CHUNK: usize = 5_000;
+
+/// Writes validated accounts of an import with everything they hold, in
+/// a few multi-row statements, inside the caller's transaction: one
+/// outcome per account, in order. An account that exists (or appears
+/// earlier in `accounts`) is [`ImportOutcome::AlreadyExists`] and nothing
+/// of it is written. On an error the caller must roll back everything this
+/// wrote.
+async fn import_batch_rows(
+    connection: &mut PgConnection,
+    host: &str,
+    accounts: &[&AccountImport],
+) -> Result<Vec<ImportOutcome>, StorageError> {
+    let mut names: HashSet<&str> = HashSet::with_capacity(accounts.len());
+    let unique: Vec<&str> =
+        accounts.iter().map(|account| account.username.as_str()).filter(|name| names.insert(name)).collect();
+    let mut created_names: HashSet<String> = HashSet::with_capacity(unique.len());
+    for chunk in unique.chunks(IMPORT_NAME_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO accounts (host, username) ");
+        insert.push_values(chunk, |mut row, user| {
+            row.push_bind(host).push_bind(*user);
+        });
+        insert.push(" ON CONFLICT DO NOTHING RETURNING username");
+        let rows: Vec<String> = insert.build_query_scalar().fetch_all(&mut *connection).await.map_err(db_error)?;
+        created_names.extend(rows);
+    }
+    // The first record of each created name is the one written.
+    let mut outcomes = Vec::with_capacity(accounts.len());
+    let mut created: Vec<&AccountImport> = Vec::with_capacity(created_names.len());
+    for account in accounts {
+        if created_names.remove(account.username.as_str()) {
+            outcomes.push(ImportOutcome::Created);
+            created.push(account);
+        } else {
+            outcomes.push(ImportOutcome::AlreadyExists);
+        }
+    }
+    if created.is_empty() {
+        return Ok(outcomes);
+    }
+    let users: Vec<&str> = created.iter().map(|account| account.username.as_str()).collect();
+
+    // One array parameter: the same prepared statement for every batch.
+    for table in IMPORT_REPLACED_TABLES {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE host = $1 AND username = ANY($2)")))
+            .bind(host)
+            .bind(&users)
+            .execute(&mut *connection)
+            .await
+            .map_err(db_error)?;
+    }
+
+    let credentials: Vec<(&str, &StoredCredential)> = created
+        .iter()
+        .flat_map(|account| account.credentials.iter().map(move |credential| (account.username.as_str(), credential)))
+        .collect();
+    // At most 3 credentials per account: BULK_CHUNK accounts' worth.
+    for chunk in credentials.chunks(BULK_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new(
+            "INSERT INTO credentials (host, username, mechanism, salt, iterations, stored_key, server_key) ",
+        );
+        insert.push_values(chunk, |mut row, (user, credential)| {
+            row.push_bind(host)
+                .push_bind(*user)
+                .push_bind(credential.mechanism_hash.as_str())
+                .push_bind(credential.salt.as_slice())
+                .push_bind(i64::from(credential.iterations))
+                .push_bind(credential.stored_key.as_slice())
+                .push_bind(credential.server_key.as_slice());
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+
+    let with_roster: Vec<&str> =
+        created.iter().filter(|account| !account.roster.is_empty()).map(|account| account.username.as_str()).collect();
+    for chunk in with_roster.chunks(IMPORT_NAME_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO roster_versions (host, username, version) ");
+        insert.push_values(chunk, |mut row, user| {
+            row.push_bind(host).push_bind(*user).push("1");
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+    let mut rows: Vec<(&str, &RosterItem)> = created
+        .iter()
+        .flat_map(|account| account.roster.iter().map(move |item| (account.username.as_str(), item)))
+        .collect();
+    rows.sort_unstable_by(|a, b| (a.0, a.1.contact.as_str()).cmp(&(b.0, b.1.contact.as_str())));
+    for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
+        import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+    }
+
+    let pending: Vec<(&str, &PendingIn)> = created
+        .iter()
+        .flat_map(|account| account.pending_in.iter().map(move |request| (account.username.as_str(), request)))
+        .collect();
+    for chunk in pending.chunks(IMPORT_ROW_CHUNK) {
+        let mut insert =
+            QueryBuilder::<Postgres>::new("INSERT INTO roster_pending_in (host, username, contact, status, stanza) ");
+        insert.push_values(chunk, |mut row, (user, request)| {
+            row.push_bind(host)
+                .push_bind(*user)
+                .push_bind(request.contact.as_str())
+                .push_bind(request.status.as_deref())
+                .push_bind(request.stanza.as_deref());
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+
+    let kv: Vec<_> = created
+        .iter()
+        .flat_map(|account| account.kv.iter().map(move |entry| (account.username.as_str(), entry)))
+        .collect();
+    for chunk in kv.chunks(IMPORT_ROW_CHUNK) {
+        let mut insert = QueryBuilder::<Postgres>::new("INSERT INTO kv (host, username, store, key, value) ");
+        insert.push_values(chunk, |mut row, (user, (store, key, value))| {
+            row.push_bind(host)
+                .push_bind(*user)
+                .push_bind(store.as_str())
+                .push_bind(key.as_str())
+                .push_bind(value.as_slice());
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+
+    // The lock of OfflineStore::push, so that offline ids still commit in
+    // increasing order per user; then one row at a time: ids follow the
+    // order of the list.
+    let with_offline: Vec<&AccountImport> =
+        created.iter().copied().filter(|account| !account.offline.is_empty()).collect();
+    for account in with_offline {
+        let user = account.username.as_str();
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
+            .bind(OFFLINE_LOCK_CLASS)
+            .bind(host)
+            .bind(user)
+            .execute(&mut *connection)
+            .await
+            .map_err(db_error)?;
+        for (stamp_ms, stanza) in &account.offline {
+            sqlx::query("INSERT INTO offline_messages (host, username, stamp_ms, stanza) VALUES ($1, $2, $3, $4)")
+                .bind(host)
+                .bind(user)
+                .bind(*stamp_ms)
+                .bind(stanza.as_slice())
+                .execute(&mut *connection)
+                .await
+                .map_err(db_error)?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// [`import_account_rows`] inside a savepoint of the caller's transaction:
+/// rolled back to if the account exists or one of its statements fails,
+/// which is then that account's outcome. The outer error is for the whole
+/// transaction (the savepoint itself could not be set, released or rolled
+/// back to).
+async fn import_account_savepoint(
+    connection: &mut PgConnection,
+    host: &str,
+    account: &AccountImport,
+) -> Result<Result<ImportOutcome, StorageError>, StorageError> {
+    sqlx::query("SAVEPOINT import_account").execute(&mut *connection).await.map_err(db_error)?;
+    let outcome = import_account_rows(connection, host, account).await;
+    if !matches!(outcome, Ok(ImportOutcome::Created)) {
+        sqlx::query("ROLLBACK TO SAVEPOINT import_account").execute(&mut *connection).await.map_err(db_error)?;
+    }
+    sqlx::query("RELEASE SAVEPOINT import_account").execute(&mut *connection).await.map_err(db_error)?;
+    Ok(outcome)
+}
+
 #[async_trait]
 impl AuthStore for PostgresBackend {
     async fn create_account(
@@ -379,17 +563,64 @@ impl AuthStore for PostgresBackend {
         tx.commit().await.map_err(db_error)
     }
 
-    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError> {
-        validate::account_import(host, account)?;
-        // One transaction: dropped without commit on any error, which rolls
-        // everything back.
-        let mut tx = self.begin().await?;
-        let outcome = import_account_rows(&mut tx, host, account).await?;
-        match outcome {
-            ImportOutcome::Created => tx.commit().await.map_err(db_error)?,
-            ImportOutcome::AlreadyExists => tx.rollback().await.map_err(db_error)?,
+    async fn import_accounts(
+        &self,
+        host: &str,
+        accounts: &[AccountImport],
+    ) -> Result<Vec<Result<ImportOutcome, StorageError>>, StorageError> {
+        validate::host(host)?;
+        let checked: Vec<Result<(), StorageError>> =
+            accounts.iter().map(|account| validate::account_import(host, account)).collect();
+        if checked.iter().all(Result::is_err) {
+            return Ok(checked.into_iter().map(|check| check.map(|()| ImportOutcome::AlreadyExists)).collect());
         }
-        Ok(outcome)
+        // One transaction for the batch, a savepoint per account: dropped
+        // without commit on a batch-wide error, which rolls everything back.
+        let mut tx = self.begin().await?;
+        let mut outcomes: Vec<Option<Result<ImportOutcome, StorageError>>> = Vec::with_capacity(accounts.len());
+        let mut checked_errors = Vec::with_capacity(accounts.len());
+        // (index in `accounts`, account) of the valid ones.
+        let mut valid = Vec::with_capacity(accounts.len());
+        for (account, check) in accounts.iter().zip(checked) {
+            checked_errors.push(check.err());
+            if checked_errors.last().is_some_and(Option::is_some) {
+                outcomes.push(None);
+                continue;
+            }
+            outcomes.push(None);
+            valid.push((outcomes.len() - 1, account));
+        }
+        // The fast path: the whole batch in a few multi-row statements.
+        // Validation was done, so a failure here is rare (disk full, I/O):
+        // then the batch goes again account by account, one savepoint each,
+        // to tell which one failed.
+        sqlx::query("SAVEPOINT import_batch").execute(&mut *tx).await.map_err(db_error)?;
+        let accounts_only: Vec<&AccountImport> = valid.iter().map(|(_, account)| *account).collect();
+        match import_batch_rows(&mut tx, host, &accounts_only).await {
+            Ok(batch) => {
+                sqlx::query("RELEASE SAVEPOINT import_batch").execute(&mut *tx).await.map_err(db_error)?;
+                for ((slot, _), outcome) in valid.iter().zip(batch) {
+                    outcomes[*slot] = Some(Ok(outcome));
+                }
+            }
+            Err(_) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT import_batch").execute(&mut *tx).await.map_err(db_error)?;
+                sqlx::query("RELEASE SAVEPOINT import_batch").execute(&mut *tx).await.map_err(db_error)?;
+                for (slot, account) in &valid {
+                    outcomes[*slot] = Some(import_account_savepoint(&mut tx, host, account).await?);
+                }
+            }
+        }
+        tx.commit().await.map_err(db_error)?;
+        Ok(outcomes
+            .into_iter()
+            .zip(checked_errors)
+            .map(|(outcome, error)| match (outcome, error) {
+                (Some(outcome), _) => outcome,
+                (None, Some(error)) => Err(error),
+                (None, None) => Err(StorageError::Backend("import outcome missing".into())),
+            })
+            .collect())
     }
 
     async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError> {

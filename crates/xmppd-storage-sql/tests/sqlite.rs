@@ -145,3 +145,56 @@ async fn bulk_import_timing() {
     assert_eq!(fixture.storage.auth().count_accounts(HOST).await.unwrap(), 20_000);
     fixture.storage.close().await;
 }
+
+#[tokio::test]
+async fn account_import_batch_failure_falls_back_per_account() {
+    // A statement that fails after validation (here: a trigger; in real
+    // life a full disk) makes the multi-row fast path roll back; the batch
+    // is then written account by account, and only the failing account is
+    // refused.
+    use xmppd_storage::{AccountImport, ImportOutcome, RosterItem, Subscription};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqlStorage::connect(config(&dir)).await.unwrap();
+    {
+        let url = format!("sqlite://{}", dir.path().join("durable.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON kv WHEN NEW.username = 'bad' \
+             BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let import = |name: &str| AccountImport {
+        username: name.to_owned(),
+        credentials: vec![credential("SHA-256", 2)],
+        roster: vec![RosterItem {
+            contact: "c@example.net".into(),
+            name: None,
+            subscription: Subscription::Both,
+            ask: false,
+            approved: false,
+            groups: vec!["g".into()],
+        }],
+        kv: vec![("vcard".into(), String::new(), b"<vCard/>".to_vec())],
+        offline: vec![(1, b"<message/>".to_vec())],
+        ..AccountImport::default()
+    };
+    let auth = storage.auth();
+    let outcomes = auth.import_accounts(HOST, &[import("alice"), import("bad"), import("bob")]).await.unwrap();
+    assert!(matches!(outcomes[0], Ok(ImportOutcome::Created)), "{outcomes:?}");
+    assert!(outcomes[1].is_err(), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Ok(ImportOutcome::Created)), "{outcomes:?}");
+    assert_eq!(auth.list_accounts(HOST).await.unwrap(), ["alice", "bob"]);
+    for user in ["alice", "bob"] {
+        assert_eq!(storage.roster().roster(HOST, user).await.unwrap().items.len(), 1);
+        assert_eq!(storage.offline().count(HOST, user).await.unwrap(), 1);
+        assert!(storage.kv().get(HOST, user, "vcard", "").await.unwrap().is_some());
+    }
+    assert_eq!(storage.roster().roster(HOST, "bad").await.unwrap().items.len(), 0);
+    assert_eq!(storage.offline().count(HOST, "bad").await.unwrap(), 0);
+    assert!(auth.get_credential(HOST, "bad", "SHA-256").await.unwrap().is_none());
+    storage.close().await;
+}

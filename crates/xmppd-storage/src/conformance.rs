@@ -110,6 +110,8 @@ macro_rules! conformance_tests {
             account_import_reads_back,
             account_import_is_idempotent,
             account_import_invalid_writes_nothing,
+            account_import_batch_outcomes_per_account,
+            account_import_batch_large,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -1615,4 +1617,85 @@ pub async fn account_import_invalid_writes_nothing(storage: &dyn Storage) {
 
     // The valid import still goes through afterwards.
     assert_eq!(auth.import_account(HOST, &base).await.unwrap(), ImportOutcome::Created);
+}
+
+/// Conformance case: a batch import gives one outcome per account, in
+/// order; an account that exists, an invalid one and a name given twice
+/// do not stop the others, and only the valid new accounts are written.
+pub async fn account_import_batch_outcomes_per_account(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    let kv = storage.kv();
+    let offline = storage.offline();
+    auth.create_account(HOST, "bob", &[credential("SHA-1", 9)]).await.unwrap();
+    let mut invalid = full_import("carol");
+    invalid.roster.push(roster_item("", &[]));
+    let mut twice = full_import("alice");
+    twice.kv = vec![("vcard".into(), String::new(), b"second".to_vec())];
+    let batch = [full_import("alice"), full_import("bob"), invalid, full_import("dave"), twice];
+    let outcomes = auth.import_accounts(HOST, &batch).await.unwrap();
+    assert_eq!(outcomes.len(), batch.len());
+    assert_eq!(outcomes[0].as_ref().ok(), Some(&ImportOutcome::Created), "alice: {:?}", outcomes[0]);
+    assert_eq!(outcomes[1].as_ref().ok(), Some(&ImportOutcome::AlreadyExists), "bob: {:?}", outcomes[1]);
+    assert!(matches!(&outcomes[2], Err(StorageError::InvalidInput(_))), "carol (invalid): {:?}", outcomes[2]);
+    assert_eq!(outcomes[3].as_ref().ok(), Some(&ImportOutcome::Created), "dave: {:?}", outcomes[3]);
+    assert_eq!(outcomes[4].as_ref().ok(), Some(&ImportOutcome::AlreadyExists), "alice twice: {:?}", outcomes[4]);
+
+    assert_eq!(auth.list_accounts(HOST).await.unwrap(), ["alice", "bob", "dave"]);
+    for user in ["alice", "dave"] {
+        assert_eq!(roster.roster(HOST, user).await.unwrap().items.len(), 3, "{user}: roster");
+        assert_eq!(offline.count(HOST, user).await.unwrap(), 2, "{user}: offline");
+        assert_eq!(auth.get_credential(HOST, user, "SHA-512").await.unwrap(), Some(credential("SHA-512", 3)));
+    }
+    assert_eq!(
+        kv.get(HOST, "alice", "vcard", "").await.unwrap(),
+        Some(full_import("alice").kv[0].2.clone()),
+        "the first record of a name wins"
+    );
+    // The existing account and the invalid one: nothing written.
+    assert_eq!(roster.roster(HOST, "bob").await.unwrap(), Roster::default());
+    assert_eq!(offline.count(HOST, "bob").await.unwrap(), 0);
+    assert_eq!(auth.get_credential(HOST, "bob", "SHA-1").await.unwrap(), Some(credential("SHA-1", 9)));
+    assert!(auth.get_credential(HOST, "bob", "SHA-256").await.unwrap().is_none());
+    assert!(!auth.account_exists(HOST, "carol").await.unwrap());
+    assert_eq!(roster.roster(HOST, "carol").await.unwrap(), Roster::default());
+    assert_eq!(offline.count(HOST, "carol").await.unwrap(), 0);
+    assert!(kv.get(HOST, "carol", "vcard", "").await.unwrap().is_none());
+
+    // Batch-wide refusals, and the empty batch.
+    assert_invalid(auth.import_accounts("", &[full_import("erin")]).await, "empty host");
+    assert!(!auth.account_exists(HOST, "erin").await.unwrap());
+    assert!(auth.import_accounts(HOST, &[]).await.unwrap().is_empty());
+    // A batch of only invalid accounts.
+    let mut bad = full_import("erin");
+    bad.username = String::new();
+    let outcomes = auth.import_accounts(HOST, &[bad]).await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert!(matches!(&outcomes[0], Err(StorageError::InvalidInput(_))), "empty username: {:?}", outcomes[0]);
+    assert_eq!(auth.count_accounts(HOST).await.unwrap(), 3);
+}
+
+/// Conformance case: a batch of many accounts with rosters reads back.
+pub async fn account_import_batch_large(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let roster = storage.roster();
+    let batch: Vec<AccountImport> = (0..300)
+        .map(|n| AccountImport {
+            username: format!("user{n:03}"),
+            credentials: vec![credential("SHA-256", 2)],
+            roster: (0..20).map(|c| roster_item(&format!("contact{c}@example.net"), &["Friends"])).collect(),
+            ..AccountImport::default()
+        })
+        .collect();
+    let outcomes = auth.import_accounts(HOST, &batch).await.unwrap();
+    assert!(outcomes.iter().all(|outcome| matches!(outcome, Ok(ImportOutcome::Created))), "{outcomes:?}");
+    assert_eq!(auth.count_accounts(HOST).await.unwrap(), 300);
+    let stored = roster.roster(HOST, "user299").await.unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.items.len(), 20);
+    assert_eq!(stored.items[0].groups, ["Friends"]);
+    // Again: all exist, nothing changes.
+    let outcomes = auth.import_accounts(HOST, &batch).await.unwrap();
+    assert!(outcomes.iter().all(|outcome| matches!(outcome, Ok(ImportOutcome::AlreadyExists))));
+    assert_eq!(roster.roster(HOST, "user299").await.unwrap(), stored);
 }

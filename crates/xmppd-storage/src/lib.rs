@@ -151,7 +151,28 @@ pub trait AuthStore: Send + Sync {
     /// Everything is checked first with [`validate::account_import`]; a
     /// refused value fails with [`StorageError::InvalidInput`], writing
     /// nothing.
-    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError>;
+    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError> {
+        let mut outcomes = self.import_accounts(host, std::slice::from_ref(account)).await?;
+        outcomes.pop().unwrap_or_else(|| Err(StorageError::Backend("import_accounts returned no outcome".into())))
+    }
+
+    /// [`AuthStore::import_account`] for many accounts at once, in one
+    /// transaction (one commit, one `fsync`), for `xmppd import`.
+    ///
+    /// Each account is still all-or-nothing on its own (SQL backends use a
+    /// savepoint per account): the result holds one outcome per account,
+    /// in the order of `accounts`. An account refused by
+    /// [`validate::account_import`] gets [`StorageError::InvalidInput`]
+    /// and one that exists already (or appears earlier in `accounts`)
+    /// [`ImportOutcome::AlreadyExists`]; neither writes anything, and
+    /// neither stops the others. The outer error is for the batch as a
+    /// whole (an invalid host, a failed commit, a lost connection…): then
+    /// nothing of the batch is written.
+    async fn import_accounts(
+        &self,
+        host: &str,
+        accounts: &[AccountImport],
+    ) -> Result<Vec<Result<ImportOutcome, StorageError>>, StorageError>;
 
     /// Whether the account exists.
     async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError>;

@@ -143,53 +143,20 @@ impl AuthStore for MemoryStorage {
         Ok(())
     }
 
-    async fn import_account(&self, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError> {
-        validate::account_import(host, account)?;
+    async fn import_accounts(
+        &self,
+        host: &str,
+        accounts: &[AccountImport],
+    ) -> Result<Vec<Result<ImportOutcome, StorageError>>, StorageError> {
+        validate::host(host)?;
         let mut state = self.lock()?;
-        let key = account_key(host, &account.username);
-        if state.accounts.contains_key(&key) {
-            return Ok(ImportOutcome::AlreadyExists);
-        }
-        // Offline ids first: the only step that can fail, before any change.
-        let first_id = state.last_offline_id;
-        let last_id = i64::try_from(account.offline.len())
-            .ok()
-            .and_then(|count| first_id.checked_add(count))
-            .ok_or_else(|| StorageError::Backend("offline message ids exhausted".into()))?;
-        // Data left behind without an account is replaced.
-        state.kv.retain(|(h, u, _), _| !(h.as_str() == host && *u == account.username));
-        state.rosters.remove(&key);
-        state.pending_in.remove(&key);
-        state.offline.remove(&key);
-
-        state.accounts.insert(key.clone(), credential_map(&account.credentials));
-        if !account.roster.is_empty() {
-            let items = account.roster.iter().map(|item| (item.contact.clone(), item.clone())).collect();
-            state.rosters.insert(key.clone(), MemoryRoster { version: 1, items });
-        }
-        if !account.pending_in.is_empty() {
-            let requests =
-                account.pending_in.iter().map(|request| (request.contact.clone(), request.clone())).collect();
-            state.pending_in.insert(key.clone(), requests);
-        }
-        for (store, entry_key, value) in &account.kv {
-            state
-                .kv
-                .entry((host.to_owned(), account.username.clone(), store.clone()))
-                .or_default()
-                .insert(entry_key.clone(), value.clone());
-        }
-        if !account.offline.is_empty() {
-            let messages = (first_id + 1..)
-                .zip(&account.offline)
-                .map(|(id, (stamp_ms, stanza))| {
-                    (id, OfflineMessage { id, stamp_ms: *stamp_ms, stanza: stanza.clone() })
-                })
-                .collect();
-            state.offline.insert(key, messages);
-        }
-        state.last_offline_id = last_id;
-        Ok(ImportOutcome::Created)
+        Ok(accounts
+            .iter()
+            .map(|account| {
+                validate::account_import(host, account)?;
+                import_one(&mut state, host, account)
+            })
+            .collect())
     }
 
     async fn account_exists(&self, host: &str, user: &str) -> Result<bool, StorageError> {
@@ -468,4 +435,50 @@ impl Storage for MemoryStorage {
     async fn close(&self) {
         self.state.lock().unwrap_or_else(PoisonError::into_inner).closed = true;
     }
+}
+
+/// Writes one validated account of an import into `state`, all of it or
+/// nothing.
+fn import_one(state: &mut State, host: &str, account: &AccountImport) -> Result<ImportOutcome, StorageError> {
+    let key = account_key(host, &account.username);
+    if state.accounts.contains_key(&key) {
+        return Ok(ImportOutcome::AlreadyExists);
+    }
+    // Offline ids first: the only step that can fail, before any change.
+    let first_id = state.last_offline_id;
+    let last_id = i64::try_from(account.offline.len())
+        .ok()
+        .and_then(|count| first_id.checked_add(count))
+        .ok_or_else(|| StorageError::Backend("offline message ids exhausted".into()))?;
+    // Data left behind without an account is replaced.
+    state.kv.retain(|(h, u, _), _| !(h.as_str() == host && *u == account.username));
+    state.rosters.remove(&key);
+    state.pending_in.remove(&key);
+    state.offline.remove(&key);
+
+    state.accounts.insert(key.clone(), credential_map(&account.credentials));
+    if !account.roster.is_empty() {
+        let items = account.roster.iter().map(|item| (item.contact.clone(), item.clone())).collect();
+        state.rosters.insert(key.clone(), MemoryRoster { version: 1, items });
+    }
+    if !account.pending_in.is_empty() {
+        let requests = account.pending_in.iter().map(|request| (request.contact.clone(), request.clone())).collect();
+        state.pending_in.insert(key.clone(), requests);
+    }
+    for (store, entry_key, value) in &account.kv {
+        state
+            .kv
+            .entry((host.to_owned(), account.username.clone(), store.clone()))
+            .or_default()
+            .insert(entry_key.clone(), value.clone());
+    }
+    if !account.offline.is_empty() {
+        let messages = (first_id + 1..)
+            .zip(&account.offline)
+            .map(|(id, (stamp_ms, stanza))| (id, OfflineMessage { id, stamp_ms: *stamp_ms, stanza: stanza.clone() }))
+            .collect();
+        state.offline.insert(key, messages);
+    }
+    state.last_offline_id = last_id;
+    Ok(ImportOutcome::Created)
 }
