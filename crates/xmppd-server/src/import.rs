@@ -133,10 +133,38 @@ struct Scan {
     warnings: Vec<String>,
 }
 
-/// `xmppd import FILE`.
+/// What `xmppd import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Source {
+    /// A XEP-0227 (PIEFXIS) file.
+    Xep0227,
+    /// ejabberd's `ejabberdctl export_piefxis` output: XEP-0227 with
+    /// ejabberd's variants (read by the same reader).
+    Ejabberd,
+    /// Prosody's data directory (internal file storage).
+    Prosody,
+}
+
+/// The users of a source, one at a time.
+type Users = Box<dyn Iterator<Item = Result<(DomainJid, UserData), MigrateError>> + Send>;
+
+fn open_source(source: Source, path: &Path) -> Result<Users, String> {
+    let opened: Result<Users, MigrateError> = match source {
+        Source::Xep0227 | Source::Ejabberd => Reader::open(path).map(|r| Box::new(r) as Users),
+        Source::Prosody => xmppd_migrate::prosody::ProsodyReader::open(path).map(|r| Box::new(r) as Users),
+    };
+    opened.map_err(|e| format!("cannot open {}: {e}", path.display()))
+}
+
+/// `xmppd import [--from SOURCE] PATH`.
 pub async fn run(config: &Config, file: &Path) -> Result<(), String> {
+    run_from(config, Source::Xep0227, file).await
+}
+
+/// `xmppd import --from SOURCE PATH`.
+pub async fn run_from(config: &Config, source: Source, file: &Path) -> Result<(), String> {
     let started = Instant::now();
-    let report = import(config, file).await?;
+    let report = import_from(config, source, file).await?;
     for problem in &report.problems {
         eprintln!("skipped: {problem}");
     }
@@ -160,7 +188,14 @@ pub async fn run(config: &Config, file: &Path) -> Result<(), String> {
 /// file is an `Err` and nothing is written; skipped records are in the
 /// [`Report`].
 pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
-    std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    import_from(config, Source::Xep0227, file).await
+}
+
+/// [`import`] from any [`Source`].
+pub async fn import_from(config: &Config, source: Source, file: &Path) -> Result<Report, String> {
+    if source != Source::Prosody {
+        std::fs::File::open(file).map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    }
     let served: HashSet<String> = config.server.hosts.iter().cloned().collect();
     let progress = if std::io::stderr().is_terminal() { ProgressBar::new_spinner() } else { ProgressBar::hidden() };
     progress.set_message("checking");
@@ -169,7 +204,7 @@ pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
         let path = file.to_owned();
         let served = served.clone();
         let progress = progress.clone();
-        tokio::task::spawn_blocking(move || scan(&path, &served, &progress))
+        tokio::task::spawn_blocking(move || scan(source, &path, &served, &progress))
             .await
             .map_err(|e| format!("checking {}: {e}", file.display()))??
     };
@@ -198,7 +233,7 @@ pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
     let (sender, mut receiver) = tokio::sync::mpsc::channel(QUEUE);
     let reader_task = {
         let path = file.to_owned();
-        tokio::task::spawn_blocking(move || read_users(&path, &sender))
+        tokio::task::spawn_blocking(move || read_users(source, &path, &sender))
     };
     let iterations = config.auth.scram_iterations;
     let mut batch = Batch::default();
@@ -228,8 +263,8 @@ pub async fn import(config: &Config, file: &Path) -> Result<Report, String> {
 }
 
 /// The first pass over the file: nothing is written.
-fn scan(path: &Path, served: &HashSet<String>, progress: &ProgressBar) -> Result<Scan, String> {
-    let reader = Reader::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn scan(source: Source, path: &Path, served: &HashSet<String>, progress: &ProgressBar) -> Result<Scan, String> {
+    let reader = open_source(source, path)?;
     let mut scan = Scan::default();
     for item in reader {
         progress.tick();
@@ -278,8 +313,12 @@ fn scan(path: &Path, served: &HashSet<String>, progress: &ProgressBar) -> Result
 
 /// The second pass: hands the users to the importer. Record errors were
 /// reported by [`scan`]; a fatal error now means the file changed.
-fn read_users(path: &Path, sender: &tokio::sync::mpsc::Sender<(DomainJid, UserData)>) -> Result<(), String> {
-    let reader = Reader::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+fn read_users(
+    source: Source,
+    path: &Path,
+    sender: &tokio::sync::mpsc::Sender<(DomainJid, UserData)>,
+) -> Result<(), String> {
+    let reader = open_source(source, path)?;
     for item in reader {
         match item {
             Ok(user) => {

@@ -71,8 +71,13 @@ enum Command {
     /// stopped): a running server caches the rosters of online users and
     /// sends no roster pushes for imported data.
     Import {
-        /// The XEP-0227 file; XIncludes are followed relative to its
-        /// directory.
+        /// What PATH is: a XEP-0227 file (default), ejabberd's
+        /// `export_piefxis` output, or Prosody's data directory (internal
+        /// file storage; SCRAM keys are kept, so passwords keep working).
+        #[arg(long, value_enum, default_value = "xep0227")]
+        from: import::Source,
+        /// The file (XIncludes are followed relative to its directory) or,
+        /// with `--from prosody`, Prosody's data directory.
         file: PathBuf,
     },
 }
@@ -155,7 +160,7 @@ fn main() -> ExitCode {
             Command::Serve => serve::run(config).await,
             Command::Check => check::run(&config).await,
             Command::Export { host, file } => export::run(&config, host.as_deref(), &file).await,
-            Command::Import { file } => import::run(&config, &file).await,
+            Command::Import { from, file } => import::run_from(&config, from, &file).await,
             Command::User { command } => match command {
                 UserCommand::Add { jid, password } => users::add(&config, &jid, password).await,
                 UserCommand::Import { hashed } => users::import(&config, hashed).await,

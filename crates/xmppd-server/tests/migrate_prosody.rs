@@ -1,0 +1,72 @@
+//! `xmppd import --from prosody`: accounts made by the real `prosodyctl`
+//! keep their passwords on xmppd (Prosody stores SCRAM keys; they are
+//! imported as they are).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{RawClient, TestServer, header};
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
+#[tokio::test]
+async fn accounts_from_prosody_keep_their_passwords() {
+    let Some(prosodyctl) = find_program("prosodyctl") else {
+        assert!(
+            std::env::var("XMPPD_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "XMPPD_REQUIRE_SERVICES=1 but prosodyctl is not installed"
+        );
+        eprintln!("SKIPPED: prosodyctl not installed (apt-get install prosody)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("prosody-data");
+    std::fs::create_dir(&data).unwrap();
+    let config = dir.path().join("prosody.cfg.lua");
+    std::fs::write(
+        &config,
+        format!(
+            "data_path = {:?}\npidfile = {:?}\nrun_as_root = true\nlog = {{ error = {:?} }}\n\
+             VirtualHost \"localhost\"\nauthentication = \"internal_hashed\"\npassword_hash = \"SHA-256\"\n",
+            data.display().to_string(),
+            dir.path().join("prosody.pid").display().to_string(),
+            dir.path().join("prosody.log").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let accounts = [("romeo", "wherefore art thou"), ("juliet", "pässwörd 42")];
+    for (user, password) in accounts {
+        let output = Command::new(&prosodyctl)
+            .arg("--config")
+            .arg(&config)
+            .args(["register", user, "localhost", password])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    let server = TestServer::start("", &[]);
+    let report = server.cli(&["import", "--from", "prosody", data.to_str().unwrap()]).unwrap();
+    assert!(report.contains("2 account(s) created, 0 already present, 0 skipped"), "{report}");
+    // Running it again changes nothing.
+    let again = server.cli(&["import", "--from", "prosody", data.to_str().unwrap()]).unwrap();
+    assert!(again.contains("0 account(s) created, 2 already present"), "{again}");
+
+    for (user, password) in accounts {
+        let mut client = RawClient::connect(server.starttls_port).await;
+        client.open_secure("localhost").await;
+        client.scram_sha256(user, password).await;
+        let outcome = client.expect("</success>").await;
+        assert!(outcome.contains("<success"), "{user}: {outcome}");
+        client.send(header("localhost")).await;
+        client.expect("</stream:features>").await;
+        let jid = client.bind(Some("imported")).await;
+        assert_eq!(jid, format!("{user}@localhost/imported"));
+    }
+}
