@@ -51,6 +51,26 @@ async fn accounts_from_prosody_keep_their_passwords() {
         assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
     }
 
+    // Roster and vCard written by Prosody's own storage modules (what
+    // mod_roster and mod_vcard do), when Lua is there.
+    let populated = match (find_program("lua5.4"), prosody_source_dir(&prosodyctl)) {
+        (Some(lua), Some(source)) => {
+            let script = dir.path().join("populate.lua");
+            std::fs::write(&script, POPULATE).unwrap();
+            let output = Command::new(lua).arg(&script).arg(&source).arg(&data).output().unwrap();
+            assert!(output.status.success(), "populate.lua: {}", String::from_utf8_lossy(&output.stderr));
+            true
+        }
+        _ => {
+            assert!(
+                std::env::var("XMPPD_REQUIRE_SERVICES").as_deref() != Ok("1"),
+                "XMPPD_REQUIRE_SERVICES=1 but lua5.4 is not installed"
+            );
+            eprintln!("lua5.4 not installed: roster and vCard not checked");
+            false
+        }
+    };
+
     let server = TestServer::start("", &[]);
     let report = server.cli(&["import", "--from", "prosody", data.to_str().unwrap()]).unwrap();
     assert!(report.contains("2 account(s) created, 0 already present, 0 skipped"), "{report}");
@@ -68,5 +88,40 @@ async fn accounts_from_prosody_keep_their_passwords() {
         client.expect("</stream:features>").await;
         let jid = client.bind(Some("imported")).await;
         assert_eq!(jid, format!("{user}@localhost/imported"));
+        if populated && user == "romeo" {
+            let roster = client.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
+            assert!(
+                roster.contains("jid='juliet@localhost'")
+                    && roster.contains("subscription='both'")
+                    && roster.contains("<group>Lovers</group>"),
+                "{roster}"
+            );
+            let vcard = client.iq("get", "v1", None, "<vCard xmlns='vcard-temp'/>").await;
+            assert!(vcard.contains("<FN>Romeo Montague</FN>"), "{vcard}");
+        }
     }
 }
+
+/// Prosody's sources (`CFG_SOURCEDIR` of prosodyctl), for the Lua script.
+fn prosody_source_dir(prosodyctl: &std::path::Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(prosodyctl).ok()?;
+    let line = text.lines().find(|line| line.starts_with("CFG_SOURCEDIR="))?;
+    Some(PathBuf::from(line.split('\'').nth(1)?))
+}
+
+/// Stores romeo's roster and vCard through Prosody's datamanager and stanza
+/// modules.
+const POPULATE: &str = r#"
+local source, data = arg[1], arg[2]
+package.path = source .. "/../?.lua;" .. package.path
+package.cpath = source .. "/../?.so;" .. package.cpath
+local dm = require "prosody.util.datamanager"
+local st = require "prosody.util.stanza"
+dm.set_data_path(data)
+assert(dm.store("romeo", "localhost", "roster", {
+  [false] = { version = 2 },
+  ["juliet@localhost"] = { subscription = "both", name = "Juliet", groups = { ["Lovers"] = true } },
+}))
+local vcard = st.stanza("vCard", { xmlns = "vcard-temp" }):text_tag("FN", "Romeo Montague")
+assert(dm.store("romeo", "localhost", "vcard", st.preserialize(vcard)))
+"#;
