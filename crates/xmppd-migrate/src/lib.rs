@@ -50,6 +50,9 @@
 //!   attribute as `scram:StoredKey,ServerKey,Salt,IterationCount` (from
 //!   20.12 optionally prefixed `sha256,` or `sha512,`); before 22.05 it
 //!   wrote `password=''` for accounts without one.
+//! * ejabberd (at least 24.12) writes `<scram-credentials/>` whose salt and
+//!   keys are base64 of the base64 text it stores; the key lengths give it
+//!   away.
 //! * ejabberd 2.x used the namespace
 //!   `http://www.xmpp.org/extensions/xep-0227.html#ns`.
 //! * Prosody's `mod_storage_xep0227` writes subscription requests as

@@ -183,9 +183,30 @@ fn scram_credentials(element: &Element) -> Result<Option<ScramEntry>, Invalid> {
         Ok(first.text())
     };
     let iterations = iteration_count(&field("iter-count")?, mechanism)?;
-    let salt = decode_base64(&field("salt")?, &format!("{mechanism} salt"))?;
-    let server_key = decode_key(&field("server-key")?, hash, "server key")?;
-    let stored_key = decode_key(&field("stored-key")?, hash, "stored key")?;
+    let (salt_text, server_text, stored_text) = (field("salt")?, field("server-key")?, field("stored-key")?);
+    let (salt, server_key, stored_key) =
+        match (double_base64_key(&server_text, hash), double_base64_key(&stored_text, hash)) {
+            // COMPAT: ejabberd (checked with 24.12) keeps SCRAM salt and keys
+            // as base64 text and its XEP-0227 export base64-encodes that text
+            // once more: each field is base64 of base64. The key lengths tell
+            // the two apart (base64 text of a key is never as long as the key).
+            (Some(server_key), Some(stored_key)) => {
+                let once = decode_base64(&salt_text, &format!("{mechanism} salt"))?;
+                let salt =
+                    std::str::from_utf8(&once).ok().and_then(|text| decode_base64(text, "").ok()).ok_or_else(|| {
+                        invalid(
+                            format!("{mechanism} salt is not base64 of base64 like its keys"),
+                            Some(salt_text.trim()),
+                        )
+                    })?;
+                (salt, server_key, stored_key)
+            }
+            _ => (
+                decode_base64(&salt_text, &format!("{mechanism} salt"))?,
+                decode_key(&server_text, hash, "server key")?,
+                decode_key(&stored_text, hash, "stored key")?,
+            ),
+        };
     if salt.is_empty() {
         return Err(invalid(format!("{mechanism} salt is empty"), None));
     }
@@ -205,6 +226,17 @@ fn decode_base64(text: &str, what: &str) -> Result<Vec<u8>, Invalid> {
     BASE64
         .decode(compact.as_bytes())
         .map_err(|error| invalid(format!("{what} is not base64: {error}"), Some(text.trim())))
+}
+
+/// The key in `text` when `text` is base64 of the base64 of a key of
+/// `hash`'s length (ejabberd's export), `None` otherwise.
+fn double_base64_key(text: &str, hash: ScramHash) -> Option<Vec<u8>> {
+    let once = decode_base64(text, "").ok()?;
+    if once.len() == hash.output_len() {
+        return None;
+    }
+    let key = decode_base64(std::str::from_utf8(&once).ok()?, "").ok()?;
+    (key.len() == hash.output_len()).then_some(key)
 }
 
 fn decode_key(text: &str, hash: ScramHash, what: &str) -> Result<Vec<u8>, Invalid> {
@@ -477,6 +509,33 @@ mod tests {
         assert!(user("<user name='a' password='scram:x,y'/>").is_err());
         // COMPAT: an empty password attribute is no password.
         assert_eq!(user("<user name='a' password=''/>").unwrap().password, None);
+    }
+
+    #[test]
+    fn ejabberd_double_base64_scram_credentials() {
+        // As ejabberd 24.12's export_piefxis writes them.
+        let b64 = |bytes: &[u8]| general_purpose::STANDARD.encode(bytes);
+        let twice = |bytes: &[u8]| b64(b64(bytes).as_bytes());
+        let scram = |salt: &str, key: &str| {
+            format!(
+                "<user name='a'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-256'>\
+                 <iter-count>4096</iter-count><salt>{salt}</salt><server-key>{key}</server-key>\
+                 <stored-key>{key}</stored-key></scram-credentials></user>"
+            )
+        };
+        let parsed = user(&scram(&twice(b"salt"), &twice(&[9u8; 32]))).unwrap();
+        let Some(Password::Scram(entries)) = parsed.password else { panic!("no scram") };
+        assert_eq!(entries[0].salt, b"salt");
+        assert_eq!(entries[0].stored_key, [9u8; 32]);
+        assert_eq!(entries[0].server_key, [9u8; 32]);
+        // XEP-0227's own single encoding is unchanged.
+        let plain = user(&scram(&b64(b"salt"), &b64(&[9u8; 32]))).unwrap();
+        let Some(Password::Scram(entries)) = plain.password else { panic!("no scram") };
+        assert_eq!(entries[0].salt, b"salt");
+        assert_eq!(entries[0].stored_key, [9u8; 32]);
+        // Double-encoded keys with a salt that is not.
+        let odd = user(&scram("////", &twice(&[9u8; 32])));
+        assert!(odd.unwrap_err().message.contains("not base64 of base64"));
     }
 
     #[test]
