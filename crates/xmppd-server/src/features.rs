@@ -9,6 +9,10 @@ use std::fmt::Write as _;
 
 use xmppd_core::{ModuleDef, Protocol, Support};
 
+/// What the command-line tools implement: XEP-0227 import and export
+/// (partial: PEP nodes are reported, not imported, as there is no PEP yet).
+static TOOLS: &[Protocol] = &[Protocol { spec: "XEP-0227", version: "1.1", support: Support::Partial }];
+
 /// One line of the table: a specification and who implements it.
 struct Row {
     version: String,
@@ -39,6 +43,9 @@ fn rows(modules: &[&ModuleDef]) -> BTreeMap<(u8, u32), (String, Row)> {
     };
     for protocol in xmppd_c2s::PROTOCOLS {
         add(protocol, "c2s".to_owned());
+    }
+    for protocol in TOOLS {
+        add(protocol, "`xmppd import`/`export`".to_owned());
     }
     for module in modules {
         for protocol in module.protocols {
