@@ -568,7 +568,7 @@ pub fn account(user: &UserData, credentials: Vec<StoredCredential>, now_ms: i64)
         .iter()
         .map(|message| (message.stamp.map_or(now_ms, |stamp| stamp.unix_ms()), message.stanza.clone()))
         .collect();
-    AccountImport { username: user.username.clone(), credentials, roster, pending_in, kv, offline }
+    AccountImport { username: user.username.clone(), credentials, roster, pending_in, kv, offline, pep: Vec::new() }
 }
 
 fn subscription(value: Subscription) -> StoredSubscription {

@@ -15,7 +15,9 @@
 //! contact, name, subscription, ask, approved)`, `roster_groups(host,
 //! username, contact, position, name)` and `roster_pending_in(host, username,
 //! contact, status)` (RFC 6121 §2, §3.1.3), and `offline_messages(id, host,
-//! username, stamp_ms, stanza)` (XEP-0160).
+//! username, stamp_ms, stanza)` (XEP-0160), and `pep_nodes(host, username,
+//! node, config)` with `pep_items(seq, host, username, node, item_id,
+//! publisher, published_ms, payload)` (XEP-0163).
 
 #![warn(missing_docs)]
 
@@ -27,11 +29,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use xmppd_storage::{AuthStore, KeyValueStore, OfflineStore, RosterStore, Storage, StorageError};
+use xmppd_storage::{AuthStore, KeyValueStore, OfflineStore, PubsubStore, RosterStore, Storage, StorageError};
 
 mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod pubsub;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -188,6 +191,15 @@ impl Storage for SqlStorage {
     }
 
     fn offline(&self) -> Arc<dyn OfflineStore> {
+        match &self.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(backend) => backend.clone(),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(backend) => backend.clone(),
+        }
+    }
+
+    fn pubsub(&self) -> Arc<dyn PubsubStore> {
         match &self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(backend) => backend.clone(),

@@ -44,12 +44,13 @@ const OFFLINE_LOCK_CLASS: i32 = 0x4F46_464C;
 /// all in its transaction. Groups go with their roster items through
 /// `ON DELETE CASCADE`. `roster_versions` comes before `roster_items`: the
 /// same lock order as the roster writes, which start with the version row.
-const DELETE_USER_DATA: [&str; 5] = [
+const DELETE_USER_DATA: [&str; 6] = [
     "DELETE FROM kv WHERE host = $1 AND username = $2",
     "DELETE FROM roster_versions WHERE host = $1 AND username = $2",
     "DELETE FROM roster_items WHERE host = $1 AND username = $2",
     "DELETE FROM roster_pending_in WHERE host = $1 AND username = $2",
     "DELETE FROM offline_messages WHERE host = $1 AND username = $2",
+    "DELETE FROM pep_nodes WHERE host = $1 AND username = $2",
 ];
 
 /// The PostgreSQL backend.
@@ -114,12 +115,26 @@ impl PostgresBackend {
         self.pool.begin().await.map_err(db_error)
     }
 
+    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
+        self.begin().await
+    }
+
+    fn read_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn write_pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// A read-only transaction whose statements all see one snapshot
     /// (`READ COMMITTED` would take a new one per statement).
     async fn begin_snapshot(&self) -> Result<Transaction<'static, Postgres>, StorageError> {
         self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await.map_err(db_error)
     }
 }
+
+crate::pubsub::impl_pubsub_store!(PostgresBackend, PgConnection, " FOR UPDATE");
 
 fn migration_error(error: sqlx::migrate::MigrateError) -> StorageError {
     StorageError::Migration(Box::new(error))
@@ -288,6 +303,7 @@ async fn import_account_rows(
             .await
             .map_err(db_error)?;
     }
+    PostgresBackend::import_pep_nodes(connection, host, user, &account.pep).await?;
     Ok(ImportOutcome::Created)
 }
 
@@ -295,8 +311,8 @@ async fn import_account_rows(
 /// name an import creates (data left behind without an account is
 /// replaced). Groups go with their roster items through `ON DELETE
 /// CASCADE`.
-const IMPORT_REPLACED_TABLES: [&str; 5] =
-    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages"];
+const IMPORT_REPLACED_TABLES: [&str; 6] =
+    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes"];
 
 /// Accounts per multi-row statement of [`import_batch_rows`] that binds
 /// one value per account.
@@ -452,6 +468,9 @@ async fn import_batch_rows(
                 .await
                 .map_err(db_error)?;
         }
+    }
+    for account in &created {
+        PostgresBackend::import_pep_nodes(connection, host, &account.username, &account.pep).await?;
     }
     Ok(outcomes)
 }

@@ -64,13 +64,14 @@ const ROSTER_IMPORT_USER_CHUNK: usize = 10_000;
 
 /// Statements of [`AuthStore::delete_account`] after the account row itself,
 /// all in its transaction. Groups go with their roster items through
-/// `ON DELETE CASCADE`.
-const DELETE_USER_DATA: [&str; 5] = [
+/// `ON DELETE CASCADE`, PEP items with their nodes.
+const DELETE_USER_DATA: [&str; 6] = [
     "DELETE FROM kv WHERE host = $1 AND username = $2",
     "DELETE FROM roster_versions WHERE host = $1 AND username = $2",
     "DELETE FROM roster_items WHERE host = $1 AND username = $2",
     "DELETE FROM roster_pending_in WHERE host = $1 AND username = $2",
     "DELETE FROM offline_messages WHERE host = $1 AND username = $2",
+    "DELETE FROM pep_nodes WHERE host = $1 AND username = $2",
 ];
 
 /// SQLite primary result codes worth retrying: `SQLITE_BUSY` and
@@ -231,11 +232,21 @@ impl SqliteBackend {
         self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_error)
     }
 
+    fn read_pool(&self) -> &SqlitePool {
+        &self.read
+    }
+
+    fn write_pool(&self) -> &SqlitePool {
+        &self.write
+    }
+
     #[cfg(test)]
     pub(crate) fn pools(&self) -> (&SqlitePool, &SqlitePool) {
         (&self.write, &self.read)
     }
 }
+
+crate::pubsub::impl_pubsub_store!(SqliteBackend, SqliteConnection, "");
 
 fn migration_error(error: sqlx::migrate::MigrateError) -> StorageError {
     StorageError::Migration(Box::new(error))
@@ -389,6 +400,7 @@ async fn import_account_rows(
             .await
             .map_err(db_error)?;
     }
+    SqliteBackend::import_pep_nodes(connection, host, user, &account.pep).await?;
     Ok(ImportOutcome::Created)
 }
 
@@ -396,8 +408,8 @@ async fn import_account_rows(
 /// name an import creates (data left behind without an account is
 /// replaced). Groups go with their roster items through `ON DELETE
 /// CASCADE`.
-const IMPORT_REPLACED_TABLES: [&str; 5] =
-    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages"];
+const IMPORT_REPLACED_TABLES: [&str; 6] =
+    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes"];
 
 /// Accounts per multi-row statement of [`import_batch_rows`] that binds
 /// one value per account.
@@ -545,6 +557,9 @@ async fn import_batch_rows(
             row.push_bind(host).push_bind(*user).push_bind(*stamp_ms).push_bind(stanza.as_slice());
         });
         insert.build().execute(&mut *connection).await.map_err(db_error)?;
+    }
+    for account in &created {
+        SqliteBackend::import_pep_nodes(connection, host, &account.username, &account.pep).await?;
     }
     Ok(outcomes)
 }

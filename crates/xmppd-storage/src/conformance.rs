@@ -30,8 +30,8 @@ use std::task::Poll;
 use async_trait::async_trait;
 
 use crate::{
-    AccountImport, ImportOutcome, PendingIn, Roster, RosterItem, Storage, StorageError, StoredCredential, Subscription,
-    scram_hash_output_len,
+    AccessModel, AccountImport, ImportOutcome, ImportedNode, NodeConfig, PendingIn, PubsubItem, Roster, RosterItem,
+    Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len,
 };
 
 /// A backend under test plus whatever must outlive it (a temporary
@@ -112,6 +112,11 @@ macro_rules! conformance_tests {
             account_import_invalid_writes_nothing,
             account_import_batch_outcomes_per_account,
             account_import_batch_large,
+            pubsub_nodes_create_configure_delete,
+            pubsub_publish_order_replace_and_trim,
+            pubsub_retract_purge_and_isolation,
+            pubsub_deleted_with_account_and_imported,
+            pubsub_invalid_input_is_rejected,
         );
     };
     (@cases $factory:expr; $($case:ident),+ $(,)?) => {
@@ -1439,6 +1444,11 @@ fn full_import(user: &str) -> AccountImport {
             ("private".into(), "a b".into(), vec![0, 1, 2, 0xFF]),
         ],
         offline: vec![(1_000, b"<message>first</message>".to_vec()), (500, b"<message>second</message>".to_vec())],
+        pep: vec![ImportedNode {
+            name: "urn:xmpp:avatar:metadata".into(),
+            config: NodeConfig { access_model: AccessModel::Open, ..NodeConfig::default() },
+            items: vec![pubsub_item("abc", 7)],
+        }],
     }
 }
 
@@ -1489,6 +1499,10 @@ pub async fn account_import_reads_back(storage: &dyn Storage) {
     let got: Vec<(i64, Vec<u8>)> = messages.iter().map(|m| (m.stamp_ms, m.stanza.clone())).collect();
     assert_eq!(got, import.offline, "list order kept, stamps as given, leftover removed");
     assert!(messages[0].id < messages[1].id);
+    let nodes = storage.pubsub().nodes(HOST, "alice").await.unwrap();
+    assert_eq!(nodes.len(), 1);
+    assert_eq!(nodes[0].config, import.pep[0].config);
+    assert_eq!(storage.pubsub().items(HOST, "alice", &nodes[0].name, None).await.unwrap(), import.pep[0].items);
 
     // Others untouched.
     assert_eq!(kv.get(HOST, "bob", "vcard", "").await.unwrap().as_deref(), Some(&b"bob"[..]));
@@ -1698,4 +1712,207 @@ pub async fn account_import_batch_large(storage: &dyn Storage) {
     let outcomes = auth.import_accounts(HOST, &batch).await.unwrap();
     assert!(outcomes.iter().all(|outcome| matches!(outcome, Ok(ImportOutcome::AlreadyExists))));
     assert_eq!(roster.roster(HOST, "user299").await.unwrap(), stored);
+}
+
+/// A PEP item with a payload derived from `id`.
+fn pubsub_item(id: &str, published_ms: i64) -> PubsubItem {
+    PubsubItem {
+        id: id.to_owned(),
+        publisher: Some("alice@example.org/phone".to_owned()),
+        published_ms,
+        payload: format!("<x xmlns='urn:test'>{id} \u{e9}\u{0}</x>").into_bytes(),
+    }
+}
+
+fn ids(items: &[PubsubItem]) -> Vec<&str> {
+    items.iter().map(|item| item.id.as_str()).collect()
+}
+
+/// Conformance case: nodes are created once, configured, listed sorted
+/// and deleted; every configuration field round-trips.
+pub async fn pubsub_nodes_create_configure_delete(storage: &dyn Storage) {
+    let pubsub = storage.pubsub();
+    assert_eq!(pubsub.node(HOST, "alice", "urn:a").await.unwrap(), None);
+    let config = NodeConfig {
+        access_model: AccessModel::Roster,
+        max_items: None,
+        roster_groups_allowed: vec!["Friends".into(), "Fam, ily \u{1F600}".into()],
+        title: Some("T\u{e9}st".into()),
+        description: Some(String::new()),
+        payload_type: Some("urn:a".into()),
+        notify_config: true,
+        ..NodeConfig::default()
+    };
+    pubsub.create_node(HOST, "alice", "urn:b", &NodeConfig::default()).await.unwrap();
+    pubsub.create_node(HOST, "alice", "urn:a", &config).await.unwrap();
+    let again = pubsub.create_node(HOST, "alice", "urn:a", &NodeConfig::default()).await;
+    assert!(matches!(again, Err(StorageError::AlreadyExists)), "{again:?}");
+    assert_eq!(pubsub.node(HOST, "alice", "urn:a").await.unwrap(), Some(config.clone()));
+    let nodes = pubsub.nodes(HOST, "alice").await.unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["urn:a", "urn:b"]);
+    assert_eq!(nodes[0].config, config);
+    assert!(pubsub.nodes(HOST, "bob").await.unwrap().is_empty());
+
+    let open = NodeConfig { access_model: AccessModel::Open, max_items: Some(2), ..config };
+    pubsub.configure_node(HOST, "alice", "urn:a", &open).await.unwrap();
+    assert_eq!(pubsub.node(HOST, "alice", "urn:a").await.unwrap(), Some(open.clone()));
+    let missing = pubsub.configure_node(HOST, "alice", "urn:none", &open).await;
+    assert!(matches!(missing, Err(StorageError::NotFound)), "{missing:?}");
+
+    assert!(pubsub.delete_node(HOST, "alice", "urn:a").await.unwrap());
+    assert!(!pubsub.delete_node(HOST, "alice", "urn:a").await.unwrap());
+    assert_eq!(pubsub.node(HOST, "alice", "urn:a").await.unwrap(), None);
+    // A node created again starts empty.
+    pubsub.create_node(HOST, "alice", "urn:a", &open).await.unwrap();
+    assert!(pubsub.items(HOST, "alice", "urn:a", None).await.unwrap().is_empty());
+}
+
+/// Conformance case: items come newest first; republishing an id replaces
+/// it and makes it the newest; `max_items` trims the oldest (also when
+/// lowered by a reconfiguration); payload bytes round-trip.
+pub async fn pubsub_publish_order_replace_and_trim(storage: &dyn Storage) {
+    let pubsub = storage.pubsub();
+    let missing = pubsub.publish(HOST, "alice", "urn:none", &pubsub_item("1", 1)).await;
+    assert!(matches!(missing, Err(StorageError::NotFound)), "{missing:?}");
+
+    let config = NodeConfig { max_items: Some(3), ..NodeConfig::default() };
+    pubsub.create_node(HOST, "alice", "urn:n", &config).await.unwrap();
+    for (n, id) in ["a", "b", "c"].iter().enumerate() {
+        let removed = pubsub.publish(HOST, "alice", "urn:n", &pubsub_item(id, n as i64)).await.unwrap();
+        assert!(removed.is_empty());
+    }
+    assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", None).await.unwrap()), ["c", "b", "a"]);
+    // Republishing "a" replaces it and makes it newest; nothing is trimmed.
+    let mut newer_a = pubsub_item("a", 10);
+    newer_a.payload = b"<x xmlns='urn:test'>new</x>".to_vec();
+    newer_a.publisher = None;
+    assert!(pubsub.publish(HOST, "alice", "urn:n", &newer_a).await.unwrap().is_empty());
+    let items = pubsub.items(HOST, "alice", "urn:n", None).await.unwrap();
+    assert_eq!(ids(&items), ["a", "c", "b"]);
+    assert_eq!(items[0], newer_a);
+    assert_eq!(items[1], pubsub_item("c", 2));
+    // A fourth distinct id trims the oldest.
+    assert_eq!(pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("d", 11)).await.unwrap(), ["b"]);
+    assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", None).await.unwrap()), ["d", "a", "c"]);
+    assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", Some(2)).await.unwrap()), ["d", "a"]);
+    assert_eq!(pubsub.item(HOST, "alice", "urn:n", "a").await.unwrap(), Some(newer_a));
+    assert_eq!(pubsub.item(HOST, "alice", "urn:n", "b").await.unwrap(), None);
+    // Lowering max_items trims at once.
+    let one = NodeConfig { max_items: Some(1), ..config.clone() };
+    pubsub.configure_node(HOST, "alice", "urn:n", &one).await.unwrap();
+    assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", None).await.unwrap()), ["d"]);
+    // Unlimited ("max") keeps everything.
+    let unlimited = NodeConfig { max_items: None, ..config };
+    pubsub.create_node(HOST, "alice", "urn:many", &unlimited).await.unwrap();
+    for n in 0..250 {
+        pubsub.publish(HOST, "alice", "urn:many", &pubsub_item(&format!("i{n}"), n)).await.unwrap();
+    }
+    let many = pubsub.items(HOST, "alice", "urn:many", None).await.unwrap();
+    assert_eq!(many.len(), 250);
+    assert_eq!(many[0].id, "i249");
+    assert_eq!(many[249].id, "i0");
+}
+
+/// Conformance case: retract and purge; nodes and items are kept apart
+/// per host, user and node.
+pub async fn pubsub_retract_purge_and_isolation(storage: &dyn Storage) {
+    let pubsub = storage.pubsub();
+    let config = NodeConfig { max_items: Some(10), ..NodeConfig::default() };
+    for (host, user, node) in
+        [(HOST, "alice", "n1"), (HOST, "alice", "n2"), (HOST, "bob", "n1"), (OTHER_HOST, "alice", "n1")]
+    {
+        pubsub.create_node(host, user, node, &config).await.unwrap();
+        pubsub.publish(host, user, node, &pubsub_item("x", 1)).await.unwrap();
+        pubsub.publish(host, user, node, &pubsub_item("y", 2)).await.unwrap();
+    }
+    assert!(pubsub.retract(HOST, "alice", "n1", "x").await.unwrap());
+    assert!(!pubsub.retract(HOST, "alice", "n1", "x").await.unwrap());
+    assert!(!pubsub.retract(HOST, "alice", "nope", "x").await.unwrap());
+    assert_eq!(ids(&pubsub.items(HOST, "alice", "n1", None).await.unwrap()), ["y"]);
+    assert_eq!(pubsub.purge(HOST, "alice", "n2").await.unwrap(), 2);
+    assert!(pubsub.items(HOST, "alice", "n2", None).await.unwrap().is_empty());
+    assert!(pubsub.node(HOST, "alice", "n2").await.unwrap().is_some(), "purge keeps the node");
+    for (host, user, node) in [(HOST, "bob", "n1"), (OTHER_HOST, "alice", "n1")] {
+        assert_eq!(ids(&pubsub.items(host, user, node, None).await.unwrap()), ["y", "x"], "{host} {user} {node}");
+    }
+    assert!(pubsub.items(HOST, "alice", "nope", None).await.unwrap().is_empty());
+}
+
+/// Conformance case: deleting an account removes its nodes; an import
+/// writes nodes with their items (oldest first in, newest first out).
+pub async fn pubsub_deleted_with_account_and_imported(storage: &dyn Storage) {
+    let auth = storage.auth();
+    let pubsub = storage.pubsub();
+    auth.create_account(HOST, "alice", &[credential("SHA-1", 1)]).await.unwrap();
+    pubsub.create_node(HOST, "alice", "urn:n", &NodeConfig::default()).await.unwrap();
+    pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("1", 1)).await.unwrap();
+    pubsub.create_node(HOST, "bob", "urn:n", &NodeConfig::default()).await.unwrap();
+    auth.delete_account(HOST, "alice").await.unwrap();
+    assert!(pubsub.nodes(HOST, "alice").await.unwrap().is_empty());
+    assert_eq!(pubsub.nodes(HOST, "bob").await.unwrap().len(), 1, "another user's node stays");
+
+    // Leftover node of a name without account: replaced by the import.
+    pubsub.create_node(HOST, "carol", "urn:old", &NodeConfig::default()).await.unwrap();
+    let bookmarks = ImportedNode {
+        name: "urn:xmpp:bookmarks:1".into(),
+        config: NodeConfig { access_model: AccessModel::Whitelist, max_items: None, ..NodeConfig::default() },
+        items: vec![pubsub_item("room1", 1), pubsub_item("room2", 2)],
+    };
+    let nick = ImportedNode {
+        name: "http://jabber.org/protocol/nick".into(),
+        config: NodeConfig { access_model: AccessModel::Open, ..NodeConfig::default() },
+        items: vec![pubsub_item("current", 3)],
+    };
+    let import = AccountImport {
+        username: "carol".into(),
+        pep: vec![bookmarks.clone(), nick.clone()],
+        ..AccountImport::default()
+    };
+    assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::Created);
+    let nodes = pubsub.nodes(HOST, "carol").await.unwrap();
+    let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["http://jabber.org/protocol/nick", "urn:xmpp:bookmarks:1"]);
+    assert_eq!(nodes[1].config, bookmarks.config);
+    assert_eq!(ids(&pubsub.items(HOST, "carol", "urn:xmpp:bookmarks:1", None).await.unwrap()), ["room2", "room1"]);
+    assert_eq!(
+        pubsub.item(HOST, "carol", "urn:xmpp:bookmarks:1", "room1").await.unwrap(),
+        Some(pubsub_item("room1", 1))
+    );
+    // Publishing after the import makes the new item the newest.
+    pubsub.publish(HOST, "carol", "urn:xmpp:bookmarks:1", &pubsub_item("room0", 0)).await.unwrap();
+    assert_eq!(pubsub.items(HOST, "carol", "urn:xmpp:bookmarks:1", Some(1)).await.unwrap()[0].id, "room0");
+    // A second import changes nothing.
+    assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::AlreadyExists);
+    assert_eq!(pubsub.items(HOST, "carol", "urn:xmpp:bookmarks:1", None).await.unwrap().len(), 3);
+
+    // An invalid node (an item id twice) refuses the whole account.
+    let mut twice = nick;
+    twice.items.push(pubsub_item("current", 4));
+    let bad = AccountImport { username: "dave".into(), pep: vec![twice], ..AccountImport::default() };
+    assert!(matches!(auth.import_account(HOST, &bad).await, Err(StorageError::InvalidInput(_))));
+    assert!(!auth.account_exists(HOST, "dave").await.unwrap());
+    assert!(pubsub.nodes(HOST, "dave").await.unwrap().is_empty());
+}
+
+/// Conformance case: invalid names are refused with `InvalidInput`.
+pub async fn pubsub_invalid_input_is_rejected(storage: &dyn Storage) {
+    let pubsub = storage.pubsub();
+    let config = NodeConfig::default();
+    let long = "n".repeat(1024);
+    for node in ["", "a\0b", long.as_str()] {
+        let result = pubsub.create_node(HOST, "alice", node, &config).await;
+        assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{node:?}: {result:?}");
+    }
+    let result = pubsub.create_node(HOST, "", "n", &config).await;
+    assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{result:?}");
+    let bad_title = NodeConfig { title: Some("a\0".into()), ..NodeConfig::default() };
+    let result = pubsub.create_node(HOST, "alice", "n", &bad_title).await;
+    assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{result:?}");
+    pubsub.create_node(HOST, "alice", "n", &config).await.unwrap();
+    for id in ["", "a\0", long.as_str()] {
+        let result = pubsub.publish(HOST, "alice", "n", &pubsub_item(id, 1)).await;
+        assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{id:?}: {result:?}");
+    }
+    assert!(pubsub.items(HOST, "alice", "n", None).await.unwrap().is_empty());
 }

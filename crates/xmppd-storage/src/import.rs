@@ -2,7 +2,7 @@
 //! [`AuthStore::import_account`](crate::AuthStore::import_account) takes
 //! (used by `xmppd import`, XEP-0227).
 
-use crate::{PendingIn, RosterItem, StoredCredential};
+use crate::{ImportedNode, PendingIn, RosterItem, StoredCredential};
 
 /// Everything an import writes for one account. Backends write it in one
 /// transaction: all of it or nothing.
@@ -25,6 +25,9 @@ pub struct AccountImport {
     /// Its offline messages as (stamp in ms since the Unix epoch, stanza),
     /// oldest first; they get increasing ids in this order.
     pub offline: Vec<(i64, Vec<u8>)>,
+    /// Its PEP nodes with their items (XEP-0163, XEP-0227 §4.6), each name
+    /// at most once.
+    pub pep: Vec<ImportedNode>,
 }
 
 /// What [`AuthStore::import_account`](crate::AuthStore::import_account) did.

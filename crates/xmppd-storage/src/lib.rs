@@ -13,6 +13,7 @@
 //!   pending inbound requests (RFC 6121 §2, §3).
 //! * [`OfflineStore`]: messages kept for offline users (XEP-0160), with a
 //!   per-user quota.
+//! * [`PubsubStore`]: personal eventing nodes and their items (XEP-0163).
 //! * [`Storage`]: the bundle a backend hands to the server, with schema
 //!   migration and a health check.
 //!
@@ -34,6 +35,7 @@ use async_trait::async_trait;
 mod error;
 mod import;
 pub mod offline;
+pub mod pubsub;
 pub mod roster;
 pub mod validate;
 
@@ -44,6 +46,9 @@ pub mod memory;
 pub use error::{BoxError, StorageError};
 pub use import::{AccountImport, ImportOutcome};
 pub use offline::{OfflineMessage, OfflineStore};
+pub use pubsub::{
+    AccessModel, ImportedNode, NodeConfig, PublishModel, PubsubItem, PubsubNode, PubsubStore, SendLastPublished,
+};
 pub use roster::{ImportedRoster, PendingIn, Roster, RosterItem, RosterStore, Subscription};
 
 /// The SCRAM hash names a [`StoredCredential`] may carry, as written in the
@@ -132,8 +137,8 @@ pub trait AuthStore: Send + Sync {
 
     /// Deletes the account, its credentials and all of its
     /// [`KeyValueStore`] entries, roster (items and version), pending-in
-    /// subscription requests ([`RosterStore`]) and offline messages
-    /// ([`OfflineStore`]), atomically. Fails with
+    /// subscription requests ([`RosterStore`]), offline messages
+    /// ([`OfflineStore`]) and PEP nodes ([`PubsubStore`]), atomically. Fails with
     /// [`StorageError::NotFound`] if the account does not exist.
     async fn delete_account(&self, host: &str, user: &str) -> Result<(), StorageError>;
 
@@ -236,6 +241,9 @@ pub trait Storage: Send + Sync {
     /// Offline messages (XEP-0160).
     fn offline(&self) -> Arc<dyn OfflineStore>;
 
+    /// Personal eventing nodes (XEP-0163).
+    fn pubsub(&self) -> Arc<dyn PubsubStore>;
+
     /// Brings the schema up to date. Idempotent; backends also run it when
     /// they connect.
     async fn migrate(&self) -> Result<(), StorageError>;
@@ -289,10 +297,11 @@ mod tests {
             _: Option<Arc<dyn KeyValueStore>>,
             _: Option<Arc<dyn RosterStore>>,
             _: Option<Arc<dyn OfflineStore>>,
+            _: Option<Arc<dyn PubsubStore>>,
         ) {
         }
         fn bundle(_: Option<Arc<dyn Storage>>) {}
-        takes(None, None, None, None);
+        takes(None, None, None, None, None);
         bundle(None);
     }
 }

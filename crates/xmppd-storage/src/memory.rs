@@ -10,14 +10,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::{
-    AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
-    PendingIn, Roster, RosterItem, RosterStore, Storage, StorageError, StoredCredential, validate,
+    AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, NodeConfig, OfflineMessage,
+    OfflineStore, PendingIn, PubsubItem, PubsubNode, PubsubStore, Roster, RosterItem, RosterStore, Storage,
+    StorageError, StoredCredential, validate,
 };
 
 /// (host, user) — the address of an account.
 type AccountKey = (String, String);
 /// (host, user, store) — the address of one key-value store.
 type StoreKey = (String, String, String);
+/// (host, user, node) — the address of one PEP node.
+type NodeKey = (String, String, String);
 
 #[derive(Default)]
 struct State {
@@ -34,6 +37,23 @@ struct State {
     /// The last offline message id handed out (ids are global, so they also
     /// increase per user, and are never reused).
     last_offline_id: i64,
+    /// PEP nodes.
+    nodes: BTreeMap<NodeKey, MemoryNode>,
+}
+
+struct MemoryNode {
+    config: NodeConfig,
+    /// Oldest first.
+    items: Vec<PubsubItem>,
+}
+
+impl MemoryNode {
+    /// Drops the oldest items beyond `max_items`; returns their ids.
+    fn trim(&mut self) -> Vec<String> {
+        let keep = self.config.max_items.map_or(usize::MAX, |max| max as usize);
+        let excess = self.items.len().saturating_sub(keep);
+        self.items.drain(..excess).map(|item| item.id).collect()
+    }
 }
 
 #[derive(Default)]
@@ -140,6 +160,7 @@ impl AuthStore for MemoryStorage {
         state.rosters.remove(&key);
         state.pending_in.remove(&key);
         state.offline.remove(&key);
+        state.nodes.retain(|(h, u, _), _| !(h.as_str() == host && u.as_str() == user));
         Ok(())
     }
 
@@ -406,6 +427,118 @@ impl OfflineStore for MemoryStorage {
     }
 }
 
+fn check_node(host: &str, user: &str, node: &str) -> Result<NodeKey, StorageError> {
+    validate::host(host)?;
+    validate::username(user)?;
+    validate::pubsub_node(node)?;
+    Ok((host.to_owned(), user.to_owned(), node.to_owned()))
+}
+
+#[async_trait]
+impl PubsubStore for MemoryStorage {
+    async fn node(&self, host: &str, user: &str, node: &str) -> Result<Option<NodeConfig>, StorageError> {
+        let key = check_node(host, user, node)?;
+        Ok(self.lock()?.nodes.get(&key).map(|stored| stored.config.clone()))
+    }
+
+    async fn nodes(&self, host: &str, user: &str) -> Result<Vec<PubsubNode>, StorageError> {
+        let key = check_account(host, user)?;
+        let state = self.lock()?;
+        Ok(state
+            .nodes
+            .iter()
+            .filter(|((h, u, _), _)| *h == key.0 && *u == key.1)
+            .map(|((_, _, name), stored)| PubsubNode { name: name.clone(), config: stored.config.clone() })
+            .collect())
+    }
+
+    async fn create_node(&self, host: &str, user: &str, node: &str, config: &NodeConfig) -> Result<(), StorageError> {
+        let key = check_node(host, user, node)?;
+        validate::node_config(config)?;
+        let mut state = self.lock()?;
+        if state.nodes.contains_key(&key) {
+            return Err(StorageError::AlreadyExists);
+        }
+        state.nodes.insert(key, MemoryNode { config: config.clone(), items: Vec::new() });
+        Ok(())
+    }
+
+    async fn configure_node(
+        &self,
+        host: &str,
+        user: &str,
+        node: &str,
+        config: &NodeConfig,
+    ) -> Result<(), StorageError> {
+        let key = check_node(host, user, node)?;
+        validate::node_config(config)?;
+        let mut state = self.lock()?;
+        let stored = state.nodes.get_mut(&key).ok_or(StorageError::NotFound)?;
+        stored.config = config.clone();
+        stored.trim();
+        Ok(())
+    }
+
+    async fn delete_node(&self, host: &str, user: &str, node: &str) -> Result<bool, StorageError> {
+        let key = check_node(host, user, node)?;
+        Ok(self.lock()?.nodes.remove(&key).is_some())
+    }
+
+    async fn publish(
+        &self,
+        host: &str,
+        user: &str,
+        node: &str,
+        item: &PubsubItem,
+    ) -> Result<Vec<String>, StorageError> {
+        let key = check_node(host, user, node)?;
+        validate::pubsub_item(item)?;
+        let mut state = self.lock()?;
+        let stored = state.nodes.get_mut(&key).ok_or(StorageError::NotFound)?;
+        stored.items.retain(|existing| existing.id != item.id);
+        stored.items.push(item.clone());
+        Ok(stored.trim())
+    }
+
+    async fn items(
+        &self,
+        host: &str,
+        user: &str,
+        node: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<PubsubItem>, StorageError> {
+        let key = check_node(host, user, node)?;
+        let state = self.lock()?;
+        let Some(stored) = state.nodes.get(&key) else { return Ok(Vec::new()) };
+        let limit = limit.map_or(usize::MAX, |limit| limit as usize);
+        Ok(stored.items.iter().rev().take(limit).cloned().collect())
+    }
+
+    async fn item(&self, host: &str, user: &str, node: &str, id: &str) -> Result<Option<PubsubItem>, StorageError> {
+        let key = check_node(host, user, node)?;
+        let state = self.lock()?;
+        Ok(state.nodes.get(&key).and_then(|stored| stored.items.iter().find(|item| item.id == id)).cloned())
+    }
+
+    async fn retract(&self, host: &str, user: &str, node: &str, id: &str) -> Result<bool, StorageError> {
+        let key = check_node(host, user, node)?;
+        let mut state = self.lock()?;
+        let Some(stored) = state.nodes.get_mut(&key) else { return Ok(false) };
+        let before = stored.items.len();
+        stored.items.retain(|item| item.id != id);
+        Ok(stored.items.len() != before)
+    }
+
+    async fn purge(&self, host: &str, user: &str, node: &str) -> Result<u64, StorageError> {
+        let key = check_node(host, user, node)?;
+        let mut state = self.lock()?;
+        let Some(stored) = state.nodes.get_mut(&key) else { return Ok(0) };
+        let removed = stored.items.len() as u64;
+        stored.items.clear();
+        Ok(removed)
+    }
+}
+
 #[async_trait]
 impl Storage for MemoryStorage {
     fn auth(&self) -> Arc<dyn AuthStore> {
@@ -421,6 +554,10 @@ impl Storage for MemoryStorage {
     }
 
     fn offline(&self) -> Arc<dyn OfflineStore> {
+        Arc::new(self.clone())
+    }
+
+    fn pubsub(&self) -> Arc<dyn PubsubStore> {
         Arc::new(self.clone())
     }
 
@@ -455,6 +592,7 @@ fn import_one(state: &mut State, host: &str, account: &AccountImport) -> Result<
     state.rosters.remove(&key);
     state.pending_in.remove(&key);
     state.offline.remove(&key);
+    state.nodes.retain(|(h, u, _), _| !(h.as_str() == host && *u == account.username));
 
     state.accounts.insert(key.clone(), credential_map(&account.credentials));
     if !account.roster.is_empty() {
@@ -478,6 +616,11 @@ fn import_one(state: &mut State, host: &str, account: &AccountImport) -> Result<
             .map(|(id, (stamp_ms, stanza))| (id, OfflineMessage { id, stamp_ms: *stamp_ms, stanza: stanza.clone() }))
             .collect();
         state.offline.insert(key, messages);
+    }
+    for node in &account.pep {
+        let mut stored = MemoryNode { config: node.config.clone(), items: node.items.clone() };
+        stored.trim();
+        state.nodes.insert((host.to_owned(), account.username.clone(), node.name.clone()), stored);
     }
     state.last_offline_id = last_id;
     Ok(ImportOutcome::Created)

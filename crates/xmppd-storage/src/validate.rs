@@ -10,7 +10,8 @@
 use std::collections::HashSet;
 
 use crate::{
-    AccountImport, ImportedRoster, PendingIn, RosterItem, StorageError, StoredCredential, scram_hash_output_len,
+    AccountImport, ImportedNode, ImportedRoster, NodeConfig, PendingIn, PubsubItem, RosterItem, StorageError,
+    StoredCredential, scram_hash_output_len,
 };
 
 /// Longest host or username accepted, in bytes: RFC 7622 §3.2.1 and §3.3.1
@@ -193,7 +194,8 @@ pub fn pending(pending: &PendingIn) -> Result<(), StorageError> {
 /// ([`AuthStore::import_account`](crate::AuthStore::import_account)): the
 /// [`host`], the [`username`], the [`credentials`], every [`roster_item`]
 /// (no contact twice), every [`pending`] request (no contact twice) and
-/// every key-value entry ([`kv_store`], [`kv_key`], no (store, key) twice).
+/// every key-value entry ([`kv_store`], [`kv_key`], no (store, key) twice)
+/// and every PEP node ([`imported_node`], no name twice).
 pub fn account_import(host_name: &str, account: &AccountImport) -> Result<(), StorageError> {
     host(host_name)?;
     username(&account.username)?;
@@ -221,6 +223,65 @@ pub fn account_import(host_name: &str, account: &AccountImport) -> Result<(), St
         kv_key(key)?;
         if !keys.insert((store.as_str(), key.as_str())) {
             return Err(StorageError::invalid_input(format!("key-value entry {store:?}/{key:?} given twice")));
+        }
+    }
+    let mut nodes = HashSet::with_capacity(account.pep.len());
+    for node in &account.pep {
+        imported_node(node)?;
+        if !nodes.insert(node.name.as_str()) {
+            return Err(StorageError::invalid_input(format!("PEP node {:?} given twice", node.name)));
+        }
+    }
+    Ok(())
+}
+
+/// Longest pubsub node name or item id accepted, in bytes (XEP-0060 sets
+/// no limit; PEP node names are namespace URIs).
+pub const MAX_PUBSUB_NAME_BYTES: usize = 1023;
+
+/// Longest pubsub configuration text (title, description, payload type,
+/// roster group) accepted, in bytes.
+pub const MAX_PUBSUB_TEXT_BYTES: usize = 1023;
+
+/// Checks a pubsub node name: non-empty, at most [`MAX_PUBSUB_NAME_BYTES`],
+/// no NUL.
+pub fn pubsub_node(node: &str) -> Result<(), StorageError> {
+    text("node", node, MAX_PUBSUB_NAME_BYTES, false)
+}
+
+/// Checks a node configuration's texts: each at most
+/// [`MAX_PUBSUB_TEXT_BYTES`], no NUL, roster groups non-empty.
+pub fn node_config(config: &NodeConfig) -> Result<(), StorageError> {
+    for value in [&config.title, &config.description, &config.payload_type].into_iter().flatten() {
+        text("node option", value, MAX_PUBSUB_TEXT_BYTES, true)?;
+    }
+    for group in &config.roster_groups_allowed {
+        text("roster group", group, MAX_GROUP_BYTES, false)?;
+    }
+    Ok(())
+}
+
+/// Checks a pubsub item: an id that is non-empty, at most
+/// [`MAX_PUBSUB_NAME_BYTES`] and without NUL, and a publisher that is a
+/// valid [`contact`] when present.
+pub fn pubsub_item(item: &PubsubItem) -> Result<(), StorageError> {
+    text("item id", &item.id, MAX_PUBSUB_NAME_BYTES, false)?;
+    if let Some(publisher) = &item.publisher {
+        contact(publisher)?;
+    }
+    Ok(())
+}
+
+/// Checks an imported node: its name, configuration and items (no id
+/// twice).
+pub fn imported_node(node: &ImportedNode) -> Result<(), StorageError> {
+    pubsub_node(&node.name)?;
+    node_config(&node.config)?;
+    let mut ids = HashSet::with_capacity(node.items.len());
+    for item in &node.items {
+        pubsub_item(item)?;
+        if !ids.insert(item.id.as_str()) {
+            return Err(StorageError::invalid_input(format!("item {:?} given twice in node {:?}", item.id, node.name)));
         }
     }
     Ok(())
