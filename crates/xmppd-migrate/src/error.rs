@@ -104,6 +104,23 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A record inside a `<user/>` that cannot be imported and is skipped
+    /// while the rest of the user is kept: a PEP node or item (XEP-0227
+    /// §4.10) without a node name or item id, twice in the file, or with a
+    /// configuration the importer refuses ([`NodeConfigCheck`](crate::NodeConfigCheck)).
+    /// Reported before the user it belongs to; reading continues.
+    #[error("{location}: user '{user}' of {host}: {message}; skipped")]
+    InvalidRecord {
+        /// The offending value if it could be found, else the `<user/>`
+        /// start tag (or the file, for Prosody's storage).
+        location: Location,
+        /// The host's domain.
+        host: String,
+        /// The normalized user name.
+        user: String,
+        /// What is wrong, naming the record.
+        message: String,
+    },
     /// A second `<user/>` with the same normalized name on the same host.
     /// The second one is skipped; reading continues.
     #[error("{location}: duplicate user '{user}' of {host} (first at {first})")]
@@ -156,6 +173,7 @@ pub enum Error {
 impl Error {
     /// Whether the reader stops after this error. Record errors
     /// ([`InvalidHost`](Error::InvalidHost), [`InvalidUser`](Error::InvalidUser),
+    /// [`InvalidRecord`](Error::InvalidRecord),
     /// [`DuplicateUser`](Error::DuplicateUser), [`Include`](Error::Include),
     /// [`Ignored`](Error::Ignored)) are not fatal.
     pub fn is_fatal(&self) -> bool {
@@ -163,6 +181,7 @@ impl Error {
             self,
             Error::InvalidHost { .. }
                 | Error::InvalidUser { .. }
+                | Error::InvalidRecord { .. }
                 | Error::DuplicateUser { .. }
                 | Error::Include { .. }
                 | Error::Ignored { .. }
@@ -178,6 +197,7 @@ impl Error {
             | Error::NotPiefxis { location, .. }
             | Error::InvalidHost { location, .. }
             | Error::InvalidUser { location, .. }
+            | Error::InvalidRecord { location, .. }
             | Error::DuplicateUser { location, .. }
             | Error::Include { location, .. }
             | Error::Ignored { location, .. } => Some(location),

@@ -76,10 +76,11 @@ mod writer;
 
 pub use crate::error::{Error, Location};
 pub use crate::model::{
-    Export, HostData, OfflineEntry, Password, PendingSubscription, RosterEntry, ScramEntry, ScramHash, Subscription,
-    UserData,
+    Export, HostData, OfflineEntry, Password, PendingSubscription, PepItem, PepNode, RosterEntry, ScramEntry,
+    ScramHash, Subscription, UserData,
 };
 pub use crate::ns::{PIE as NS_PIE, PIE_SCRAM as NS_PIE_SCRAM};
-pub use crate::reader::{Reader, ReaderOptions};
+pub use crate::reader::{NodeConfigCheck, Reader, ReaderOptions};
 pub use crate::timestamp::Timestamp;
 pub use crate::writer::Writer;
+pub use xmppd_proto::data_form::{DataForm, FormType};

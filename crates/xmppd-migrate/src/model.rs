@@ -7,6 +7,7 @@
 use std::fmt;
 
 use xmppd_jid::{BareJid, DomainJid};
+use xmppd_proto::data_form::DataForm;
 use xmppd_xml::Element;
 
 use crate::timestamp::Timestamp;
@@ -52,13 +53,16 @@ pub struct UserData {
     pub private: Vec<Element>,
     /// Messages stored while the user was offline, oldest first (§4.5).
     pub offline: Vec<OfflineEntry>,
-    /// The PEP data as exported: the `<pubsub/>` elements of the
-    /// `…/pubsub#owner` (node configuration, affiliations, subscriptions) and
-    /// `…/pubsub` (items) namespaces (§4.10).
-    pub pep: Vec<Element>,
+    /// The XEP-0163 PEP nodes (§4.10): every node named by a
+    /// `<configure/>` of `<pubsub xmlns='…/pubsub#owner'/>` or an `<items/>`
+    /// of `<pubsub xmlns='…/pubsub'/>`, in the order they first appear.
+    /// Each name at most once.
+    pub pep: Vec<PepNode>,
     /// Children of `<user/>` this model has no place for, kept as they are:
     /// privacy lists (§4.8), message archives (§4.11), SCRAM credentials
-    /// of unknown mechanisms and extension elements. XEP-0227 §4 asks an
+    /// of unknown mechanisms, PEP node affiliations and subscriptions
+    /// (§4.10.1, kept in a `<pubsub xmlns='…/pubsub#owner'/>` of their own)
+    /// and extension elements. XEP-0227 §4 asks an
     /// importer to ignore such data and to tell the operator; the writer
     /// writes them back unchanged.
     pub unsupported: Vec<Element>,
@@ -244,4 +248,41 @@ pub struct OfflineEntry {
     /// namespace, without the exporting server's `<delay/>` (the importing
     /// server adds its own on delivery).
     pub stanza: Vec<u8>,
+}
+
+/// One PEP node (XEP-0227 §4.10, XEP-0163): its configuration and items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PepNode {
+    /// The node name (the `node` attribute, XEP-0060 NodeID).
+    pub name: String,
+    /// The node configuration: the XEP-0004 form of `<configure/>`
+    /// (§4.10.1), as written (typically
+    /// `http://jabber.org/protocol/pubsub#node_config` fields, XEP-0060
+    /// §16.4.3). `None` when the file has no form for the node (items
+    /// without a `<configure/>`, or an empty one): the importing server's
+    /// defaults apply.
+    pub config: Option<DataForm>,
+    /// The items (§4.10.2), oldest first, each id at most once.
+    ///
+    /// XEP-0227 does not say in which order `<item/>`s are written. This
+    /// crate reads and writes document order as oldest first, which is
+    /// what Prosody's `mod_storage_xep0227` does (it appends each
+    /// published item to `<items/>`), so that an export read back gives
+    /// the same order.
+    pub items: Vec<PepItem>,
+}
+
+/// One item of a PEP node (XEP-0227 §4.10.2, XEP-0060 §7.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PepItem {
+    /// The item id (the `id` attribute, required).
+    pub id: String,
+    /// The `publisher` attribute (XEP-0060 §7.1.2), if any.
+    pub publisher: Option<String>,
+    /// When the item was published, if the source records it. XEP-0227
+    /// has no place for it, so the reader never sets it and the writer
+    /// does not write it; Prosody's file storage has it.
+    pub published: Option<Timestamp>,
+    /// The payload: the `<item/>`'s child element, if any.
+    pub payload: Option<Element>,
 }

@@ -33,6 +33,21 @@
 //!   archive): `.list` items that are preserialized `<message/>`s with the
 //!   extra fields `key`, `when` (seconds since the epoch, possibly
 //!   fractional) and `with`, and the attribute `stamp`.
+//! * `pep` (`mod_pep.lua`'s `node_config` map store and `known_nodes`,
+//!   the same key-value file; checked with Prosody 13.0): a map from node
+//!   name to `{name, config = {…}, affiliations, subscribers}` as
+//!   `util/pubsub.lua`'s `save_node_to_store` writes it, or `true` for a
+//!   node of before 0.11. `config` keys are the `name`s of
+//!   `node_config_form` (`mod_pubsub/pubsub.lib.lua`): `access_model`,
+//!   `max_items`, `notify_items` for `pubsub#deliver_notifications`,
+//!   `include_payload` for `pubsub#deliver_payloads`… They become a
+//!   `pubsub#node_config` form (XEP-0227 §4.10.1); affiliations and
+//!   subscribers are not read.
+//! * `pep_<node>` (the items of each node, an archive of the `pep_data`
+//!   driver, so `.list` files; the store name is `store_encode`d): one
+//!   preserialized payload per item, oldest first, with `key` (the item
+//!   id), `with` (the publisher), `when` and the added attribute `stamp`,
+//!   which is removed.
 //!
 //! Errors follow [`Reader`](crate::Reader): an unusable account is reported
 //! as [`Error::InvalidUser`] (with the file and the line and column in it)
@@ -52,9 +67,14 @@ use xmppd_jid::{BareJid, DomainJid, Jid, nodeprep};
 use xmppd_xml::Element;
 
 use crate::error::{Error, Location};
+use xmppd_proto::data_form::{DataForm, Field, FormType};
+
 use crate::model::UserData;
-use crate::model::{OfflineEntry, Password, PendingSubscription, RosterEntry, ScramEntry, ScramHash, Subscription};
+use crate::model::{
+    OfflineEntry, Password, PendingSubscription, PepItem, PepNode, RosterEntry, ScramEntry, ScramHash, Subscription,
+};
 use crate::ns;
+use crate::reader::NodeConfigCheck;
 use crate::timestamp::Timestamp;
 
 /// The deepest nesting of tables (and parentheses) the Lua parser accepts.
@@ -874,6 +894,9 @@ pub struct ProsodyReader {
     hosts: std::vec::IntoIter<PathBuf>,
     current: Option<HostState>,
     max_file_bytes: u64,
+    check_node_config: Option<NodeConfigCheck>,
+    /// Skipped records of the user read last, then that user.
+    queued: std::collections::VecDeque<Result<(DomainJid, UserData), Error>>,
     done: bool,
 }
 
@@ -965,8 +988,17 @@ impl ProsodyReader {
             hosts: hosts.into_iter(),
             current: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            check_node_config: None,
+            queued: std::collections::VecDeque::new(),
             done: false,
         })
+    }
+
+    /// Sets the check of PEP node configurations: a node it refuses is
+    /// skipped with its items and reported as [`Error::InvalidRecord`].
+    pub fn with_node_config_check(mut self, check: NodeConfigCheck) -> ProsodyReader {
+        self.check_node_config = Some(check);
+        self
     }
 
     /// Sets the size limit of one storage file (default
@@ -1050,7 +1082,8 @@ impl ProsodyReader {
         }
     }
 
-    fn read_user(&self, host: &HostState, stem: &str, name: &str) -> Result<UserData, UserError> {
+    /// One account and the records of it that were skipped.
+    fn read_user(&self, host: &HostState, stem: &str, name: &str) -> Result<(UserData, Vec<UserError>), UserError> {
         let account_path = host.dir.join("accounts").join(format!("{stem}.dat"));
         if name.is_empty() {
             return Err(UserError::at(&account_path, "the file name does not decode to a UTF-8 user name"));
@@ -1111,7 +1144,70 @@ impl ProsodyReader {
                 user.offline.push(entry);
             }
         }
-        Ok(user)
+
+        let mut skipped = Vec::new();
+        let pep_path = store("pep", "dat");
+        if let Some(value) = self.read_dat(&pep_path)? {
+            let table = value.as_table().ok_or_else(|| UserError::at(&pep_path, "the pep store is not a table"))?;
+            let mut nodes: Vec<(&str, &LuaValue)> = Vec::new();
+            for (key, value) in table.iter() {
+                match key.as_str() {
+                    Some(name) if !name.is_empty() => nodes.push((name, value)),
+                    _ => skipped.push(UserError::at(&pep_path, "a PEP node whose name is not a string")),
+                }
+            }
+            nodes.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, value) in nodes {
+                match self.pep_node(host, stem, name, value) {
+                    Ok(node) => user.pep.push(node),
+                    Err(error) => skipped.push(error),
+                }
+            }
+        }
+        Ok((user, skipped))
+    }
+
+    /// One PEP node of the `pep` store and its `pep_<node>` items.
+    fn pep_node(&self, host: &HostState, stem: &str, name: &str, value: &LuaValue) -> Result<PepNode, UserError> {
+        let pep_path = host.dir.join("pep").join(format!("{stem}.dat"));
+        let config = match value {
+            // COMPAT: before Prosody 0.11 the store only said that the node
+            // existed (mod_pep's nodestore reads `true` as defaults).
+            LuaValue::Bool(true) => None,
+            LuaValue::Table(node) => match node.get_str("config") {
+                None => None,
+                Some(LuaValue::Table(config)) => Some(
+                    node_config_form(config)
+                        .map_err(|message| UserError::at(&pep_path, format!("PEP node '{name}': {message}")))?,
+                ),
+                Some(other) => {
+                    return Err(UserError::at(
+                        &pep_path,
+                        format!("PEP node '{name}' has a config that is a {}", other.type_name()),
+                    ));
+                }
+            },
+            other => {
+                return Err(UserError::at(&pep_path, format!("PEP node '{name}' is a {}", other.type_name())));
+            }
+        };
+        if let (Some(form), Some(check)) = (&config, self.check_node_config) {
+            check(form).map_err(|reason| UserError::at(&pep_path, format!("PEP node '{name}': {reason}")))?;
+        }
+        let items_path = host.dir.join(format!("pep_{}", store_encode(name))).join(format!("{stem}.list"));
+        let mut items: Vec<PepItem> = Vec::new();
+        if let Some(data) = self.read_file(&items_path)? {
+            let list = parse_list(&data).map_err(|error| UserError::lua(&items_path, error))?;
+            for (line, item) in list {
+                let item = pep_item(&item)
+                    .map_err(|message| UserError::item(&items_path, line, format!("PEP node '{name}': {message}")))?;
+                // Prosody replaces an item on republication: the last copy
+                // is the current one.
+                items.retain(|other| other.id != item.id);
+                items.push(item);
+            }
+        }
+        Ok(PepNode { name: name.to_owned(), config, items })
     }
 }
 
@@ -1119,6 +1215,9 @@ impl Iterator for ProsodyReader {
     type Item = Result<(DomainJid, UserData), Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(item) = self.queued.pop_front() {
+            return Some(item);
+        }
         loop {
             if self.done {
                 return None;
@@ -1127,7 +1226,18 @@ impl Iterator for ProsodyReader {
                 if let Some((stem, name)) = host.users.next() {
                     let Some(host) = self.current.as_ref() else { continue };
                     return Some(match self.read_user(host, &stem, &name) {
-                        Ok(user) => Ok((host.domain.clone(), user)),
+                        Ok((user, skipped)) => {
+                            for error in skipped {
+                                self.queued.push_back(Err(Error::InvalidRecord {
+                                    location: location(&error.file, error.line, error.column, error.offset),
+                                    host: host.domain.to_string(),
+                                    user: user.username.clone(),
+                                    message: error.message,
+                                }));
+                            }
+                            self.queued.push_back(Ok((host.domain.clone(), user)));
+                            return self.queued.pop_front();
+                        }
                         Err(error) => Err(Error::InvalidUser {
                             location: location(&error.file, error.line, error.column, error.offset),
                             host: host.domain.to_string(),
@@ -1332,4 +1442,83 @@ fn offline(item: &LuaValue) -> Result<OfflineEntry, String> {
     let mut stanza = Vec::new();
     message.write_to(&mut stanza, ns::CLIENT);
     Ok(OfflineEntry { stamp, stanza })
+}
+
+/// `util/datamanager.lua`'s `store_encode`: every byte but `_` and ASCII
+/// alphanumerics becomes `%xx` (lowercase hex).
+fn store_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte == b'_' || byte.is_ascii_alphanumeric() {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02x}"));
+        }
+    }
+    out
+}
+
+/// The XEP-0060 field of a key of Prosody's node configuration
+/// (`node_config_form` in `mod_pubsub/pubsub.lib.lua`: its `name`s).
+fn node_config_var(key: &str) -> String {
+    match key {
+        "payload_type" => "pubsub#type".to_owned(),
+        "notify_items" => "pubsub#deliver_notifications".to_owned(),
+        "include_payload" => "pubsub#deliver_payloads".to_owned(),
+        other => format!("pubsub#{other}"),
+    }
+}
+
+/// A Prosody node configuration table as a submitted
+/// `pubsub#node_config` form (XEP-0060 §16.4.3, XEP-0227 §4.10.1), fields
+/// in key order. Booleans are `1`/`0`, numbers decimal (`max_items` may be
+/// `"max"`), lists (`roster_groups_allowed`) one value each.
+fn node_config_form(config: &LuaTable) -> Result<DataForm, String> {
+    let mut fields: Vec<(String, Vec<String>)> = Vec::new();
+    for (key, value) in config.iter() {
+        let Some(key) = key.as_str() else { continue };
+        let values = match value {
+            LuaValue::Bool(flag) => vec![if *flag { "1" } else { "0" }.to_owned()],
+            LuaValue::Int(_) | LuaValue::Float(_) => vec![format_number(value)],
+            LuaValue::Str(_) => vec![xml_string(value, key)?],
+            LuaValue::Table(list) => {
+                list.array().map(|entry| xml_string(entry, key)).collect::<Result<Vec<String>, String>>()?
+            }
+            LuaValue::Nil => continue,
+        };
+        fields.push((node_config_var(key), values));
+    }
+    fields.sort();
+    let mut form =
+        DataForm::new(FormType::Submit).with_field(Field::form_type("http://jabber.org/protocol/pubsub#node_config"));
+    for (var, values) in fields {
+        form.fields.push(Field { var: Some(var), values, ..Field::default() });
+    }
+    Ok(form)
+}
+
+/// One item of a `pep_<node>` archive (`mod_pubsub/pubsub.lib.lua`,
+/// `archive_itemstore`, through `mod_storage_internal.lua`'s
+/// `archive:append`): the preserialized payload with `key`, `with`, `when`
+/// and the attribute `stamp` added.
+fn pep_item(item: &LuaValue) -> Result<PepItem, String> {
+    let table = item.as_table().ok_or("a PEP item is not a table")?;
+    let id = match table.get_str("key") {
+        Some(key) => xml_string(key, "item id")?,
+        None => return Err("an item without a key (id)".to_owned()),
+    };
+    if id.is_empty() {
+        return Err("an item with an empty id".to_owned());
+    }
+    let publisher = match table.get_str("with") {
+        Some(with) => Some(xml_string(with, "publisher")?),
+        None => None,
+    };
+    let mut payload = stanza_to_element(table, "").map_err(|message| format!("item '{id}': {message}"))?;
+    let stamp = payload.remove_attr("stamp");
+    let published = match table.get_str("when").and_then(LuaValue::as_f64) {
+        Some(when) if when.is_finite() => Timestamp::from_unix_ms((when * 1000.0).round() as i64),
+        _ => stamp.as_deref().and_then(Timestamp::parse),
+    };
+    Ok(PepItem { id, publisher, published, payload: Some(payload) })
 }

@@ -29,13 +29,14 @@
 //! the reader replays the window into a fresh parser to find the byte whose
 //! arrival revealed the error, and reports that byte's line and column.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use xmppd_jid::DomainJid;
+use xmppd_proto::data_form::DataForm;
 use xmppd_xml::{
     Element, Event, LimitKind, Limits, RawElement, StreamHeader, StreamParser, XmlError, escape_attr, escape_text,
 };
@@ -55,8 +56,15 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Bytes fed at a time when replaying input to locate an error.
 const REPLAY_STEP: usize = 4096;
 
+/// A check of a PEP node's configuration form (XEP-0227 §4.10.1) run while
+/// reading: `Err` with the reason when the importer would refuse it (for
+/// example an unknown `pubsub#access_model`). The node is then skipped
+/// with its items and reported as [`Error::InvalidRecord`] with its
+/// location; the rest of the user is kept.
+pub type NodeConfigCheck = fn(&DataForm) -> Result<(), String>;
+
 /// Tunables of a [`Reader`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ReaderOptions {
     /// The largest `<user/>` element accepted, in bytes; a larger one is a
     /// fatal error. It bounds the reader's memory. Default: 64 MiB.
@@ -69,11 +77,20 @@ pub struct ReaderOptions {
     /// How many XInclude levels are followed (XEP-0227 §5 uses two: host
     /// files, then user files). Default: 4.
     pub max_include_depth: usize,
+    /// The check of PEP node configurations, if any. Default: none (every
+    /// well-formed data form is accepted).
+    pub check_node_config: Option<NodeConfigCheck>,
 }
 
 impl Default for ReaderOptions {
     fn default() -> Self {
-        ReaderOptions { max_user_bytes: 64 * 1024 * 1024, max_depth: 64, read_size: 64 * 1024, max_include_depth: 4 }
+        ReaderOptions {
+            max_user_bytes: 64 * 1024 * 1024,
+            max_depth: 64,
+            read_size: 64 * 1024,
+            max_include_depth: 4,
+            check_node_config: None,
+        }
     }
 }
 
@@ -157,10 +174,15 @@ enum State {
 enum Step {
     Continue,
     NeedData,
-    User(Box<(DomainJid, UserData, Location)>),
+    /// A user, with the records of it that were skipped.
+    User(Box<(DomainJid, UserData, Location, Vec<Error>)>),
     Record(Error),
     Fatal(Error),
-    Include { href: String, location: Location, expect: Expect },
+    Include {
+        href: String,
+        location: Location,
+        expect: Expect,
+    },
     Finished,
 }
 
@@ -206,6 +228,9 @@ pub struct Reader<'r> {
     chunk: Vec<u8>,
     peak: usize,
     done: bool,
+    /// Skipped records of the user found last, then that user: yielded
+    /// before reading on.
+    queued: VecDeque<Result<(DomainJid, UserData), Error>>,
 }
 
 impl<'r> Reader<'r> {
@@ -220,6 +245,7 @@ impl<'r> Reader<'r> {
             chunk: Vec::new(),
             peak: 0,
             done: false,
+            queued: VecDeque::new(),
         }
     }
 
@@ -266,6 +292,9 @@ impl<'r> Reader<'r> {
     }
 
     fn next_item(&mut self) -> Option<Result<(DomainJid, UserData), Error>> {
+        if let Some(item) = self.queued.pop_front() {
+            return Some(item);
+        }
         loop {
             if self.done {
                 return None;
@@ -284,7 +313,7 @@ impl<'r> Reader<'r> {
                     self.peak = self.peak.max(doc.win.len());
                 }
                 Step::User(found) => {
-                    let (host, user, location) = *found;
+                    let (host, user, location, skipped) = *found;
                     let users = self.seen.entry(host.as_str().to_owned()).or_default();
                     if let Some(first) = users.get(user.username.as_str()) {
                         return Some(Err(Error::DuplicateUser {
@@ -295,7 +324,9 @@ impl<'r> Reader<'r> {
                         }));
                     }
                     users.insert(user.username.as_str().into(), location);
-                    return Some(Ok((host, user)));
+                    self.queued.extend(skipped.into_iter().map(Err));
+                    self.queued.push_back(Ok((host, user)));
+                    return self.queued.pop_front();
                 }
                 Step::Record(error) => return Some(Err(error)),
                 Step::Fatal(error) => return self.fatal(error),
@@ -421,7 +452,7 @@ impl<'r> Doc<'r> {
             }
             State::Prolog { .. } => self.prolog_step(options),
             State::ServerLevel => self.server_level_step(options),
-            State::Element(_) => self.element_step(),
+            State::Element(_) => self.element_step(options),
             State::Closing { .. } => self.closing_step(options),
             State::UserRoot(_) => self.user_root_step(options),
             State::Epilog(_) => self.epilog_step(),
@@ -667,7 +698,7 @@ impl<'r> Doc<'r> {
     }
 
     /// Inside a `<host/>` (or an element being skipped): its children.
-    fn element_step(&mut self) -> Step {
+    fn element_step(&mut self, options: &ReaderOptions) -> Step {
         let State::Element(element) = &mut self.state else {
             return Step::Continue;
         };
@@ -684,7 +715,7 @@ impl<'r> Doc<'r> {
                     match raw.parse_element() {
                         Ok(user) => {
                             let attrs = UserAttr::of_element(&user);
-                            finish_user(&attrs, user.children(), host, raw.bytes(), location)
+                            finish_user(&attrs, user.children(), host, raw.bytes(), location, options)
                         }
                         Err(source) => Step::Fatal(Error::Xml { location, source }),
                     }
@@ -750,7 +781,7 @@ impl<'r> Doc<'r> {
                 };
                 let root = *root;
                 let tag = self.prolog.get(root_tag_start(&self.prolog)..).unwrap_or_default();
-                let step = finish_user(&root.attrs, root.children.iter(), &root.host, tag, root.location);
+                let step = finish_user(&root.attrs, root.children.iter(), &root.host, tag, root.location, options);
                 self.state = State::Epilog(root.parser);
                 step
             }
@@ -802,25 +833,35 @@ fn finish_user<'e>(
     host: &HostCtx,
     bytes: &[u8],
     location: Location,
+    options: &ReaderOptions,
 ) -> Step {
-    match user::interpret(attrs, children, &host.domain) {
-        Ok(user) => Step::User(Box::new((host.domain.clone(), user, location))),
-        Err(invalid) => {
-            let location = match invalid.hint.as_deref().and_then(|hint| find_value(bytes, hint)) {
-                Some(index) => {
-                    let (line, column) =
-                        advance_position(location.line, location.column, bytes.get(..index).unwrap_or_default());
-                    Location { line, column, offset: location.offset + index as u64, ..location }
-                }
-                None => location,
-            };
-            Step::Record(Error::InvalidUser {
-                location,
-                host: host.domain.as_str().to_owned(),
-                user: user::raw_name(attrs),
-                message: invalid.message,
-            })
+    let locate = |hint: Option<&str>| match hint.and_then(|hint| find_value(bytes, hint)) {
+        Some(index) => {
+            let (line, column) =
+                advance_position(location.line, location.column, bytes.get(..index).unwrap_or_default());
+            Location { line, column, offset: location.offset + index as u64, ..location.clone() }
         }
+        None => location.clone(),
+    };
+    match user::interpret(attrs, children, &host.domain, options.check_node_config) {
+        Ok((user, skipped)) => {
+            let skipped = skipped
+                .into_iter()
+                .map(|invalid| Error::InvalidRecord {
+                    location: locate(invalid.hint.as_deref()),
+                    host: host.domain.as_str().to_owned(),
+                    user: user.username.clone(),
+                    message: invalid.message,
+                })
+                .collect();
+            Step::User(Box::new((host.domain.clone(), user, location.clone(), skipped)))
+        }
+        Err(invalid) => Step::Record(Error::InvalidUser {
+            location: locate(invalid.hint.as_deref()),
+            host: host.domain.as_str().to_owned(),
+            user: user::raw_name(attrs),
+            message: invalid.message,
+        }),
     }
 }
 

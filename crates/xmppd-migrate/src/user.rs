@@ -7,12 +7,15 @@ use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use xmppd_jid::{BareJid, DomainJid, Jid, nodeprep};
+use xmppd_proto::data_form::DataForm;
 use xmppd_xml::{Element, Node, StreamHeader};
 
 use crate::model::{
-    OfflineEntry, Password, PendingSubscription, RosterEntry, ScramEntry, ScramHash, Subscription, UserData,
+    OfflineEntry, Password, PendingSubscription, PepItem, PepNode, RosterEntry, ScramEntry, ScramHash, Subscription,
+    UserData,
 };
 use crate::ns;
+use crate::reader::NodeConfigCheck;
 use crate::timestamp::Timestamp;
 
 /// Standard base64 that accepts missing padding too.
@@ -93,12 +96,15 @@ pub(crate) fn raw_name(attrs: &[UserAttr]) -> String {
     plain(attrs, "name").unwrap_or_default().to_owned()
 }
 
-/// Interprets a `<user/>` given its attributes and child elements.
+/// Interprets a `<user/>` given its attributes and child elements: the
+/// user and the records of it that were skipped (PEP nodes and items,
+/// XEP-0227 §4.10), or why the whole user is unusable.
 pub(crate) fn interpret<'e>(
     attrs: &[UserAttr],
     children: impl IntoIterator<Item = &'e Element>,
     host: &DomainJid,
-) -> Result<UserData, Invalid> {
+    check: Option<NodeConfigCheck>,
+) -> Result<(UserData, Vec<Invalid>), Invalid> {
     // XEP-0227 §4.2: "MUST have a 'name' attribute".
     let name = plain(attrs, "name").ok_or_else(|| invalid("the <user/> has no 'name' attribute", None))?;
     let username = nodeprep(name).map_err(|error| invalid(format!("invalid name: {error}"), Some(name)))?;
@@ -119,6 +125,7 @@ pub(crate) fn interpret<'e>(
 
     let mut scram: Vec<ScramEntry> = Vec::new();
     let mut roster_seen = HashSet::new();
+    let mut pep = Pep::default();
     for child in children {
         let child_ns = child.ns();
         match child.name() {
@@ -148,10 +155,12 @@ pub(crate) fn interpret<'e>(
             }
             "query" if child_ns == ns::PRIVATE => user.private.extend(child.children().cloned()),
             "offline-messages" if ns::is_pie(child_ns) => offline(child, host, &mut user)?,
-            "pubsub" if child_ns == ns::PUBSUB || child_ns == ns::PUBSUB_OWNER => user.pep.push(child.clone()),
+            "pubsub" if child_ns == ns::PUBSUB_OWNER => pep.owner(child, check, &mut user.unsupported),
+            "pubsub" if child_ns == ns::PUBSUB => pep.items(child, &mut user.unsupported),
             _ => user.unsupported.push(child.clone()),
         }
     }
+    user.pep = pep.nodes;
 
     user.password = if !scram.is_empty() {
         Some(Password::Scram(scram))
@@ -160,7 +169,126 @@ pub(crate) fn interpret<'e>(
     } else {
         plain_password.map(Password::Plain)
     };
-    Ok(user)
+    Ok((user, pep.skipped))
+}
+
+/// The PEP data of one user being read (XEP-0227 §4.10).
+#[derive(Default)]
+struct Pep {
+    nodes: Vec<PepNode>,
+    /// Nodes that have a `<configure/>`, and nodes skipped as bad records
+    /// (whose items are skipped too).
+    configured: HashSet<String>,
+    refused: HashSet<String>,
+    skipped: Vec<Invalid>,
+}
+
+impl Pep {
+    fn node(&mut self, name: &str) -> Option<&mut PepNode> {
+        if self.refused.contains(name) {
+            return None;
+        }
+        let index = match self.nodes.iter().position(|node| node.name == name) {
+            Some(index) => index,
+            None => {
+                self.nodes.push(PepNode { name: name.to_owned(), config: None, items: Vec::new() });
+                self.nodes.len() - 1
+            }
+        };
+        self.nodes.get_mut(index)
+    }
+
+    fn refuse(&mut self, name: &str, message: String) {
+        self.nodes.retain(|node| node.name != name);
+        self.refused.insert(name.to_owned());
+        self.skipped.push(invalid(message, Some(&tag_hint("configure", name))));
+    }
+
+    /// `<pubsub xmlns='…#owner'/>` (§4.10.1): one `<configure/>` per node.
+    /// `<affiliations/>` and `<subscriptions/>` are not interpreted; they are
+    /// kept, in a `<pubsub/>` of their own, with the unsupported data.
+    fn owner(&mut self, pubsub: &Element, check: Option<NodeConfigCheck>, unsupported: &mut Vec<Element>) {
+        let mut rest = Element::new("pubsub", ns::PUBSUB_OWNER);
+        for child in pubsub.children() {
+            if !child.is("configure", ns::PUBSUB_OWNER) {
+                rest.push_child(child.clone());
+                continue;
+            }
+            let Some(name) = child.attr("node").filter(|name| !name.is_empty()) else {
+                self.skipped.push(invalid("PEP <configure/> without a 'node' attribute", None));
+                continue;
+            };
+            if !self.configured.insert(name.to_owned()) {
+                self.skipped.push(invalid(format!("PEP node '{name}' has a second <configure/>"), Some(name)));
+                continue;
+            }
+            let config = match DataForm::find_in(child) {
+                None => None,
+                Some(Ok(form)) => Some(form),
+                Some(Err(error)) => {
+                    self.refuse(name, format!("PEP node '{name}': invalid configuration form: {error}"));
+                    continue;
+                }
+            };
+            if let (Some(form), Some(check)) = (&config, check)
+                && let Err(reason) = check(form)
+            {
+                self.refuse(name, format!("PEP node '{name}': {reason}"));
+                continue;
+            }
+            if let Some(node) = self.node(name) {
+                node.config = config;
+            }
+        }
+        if rest.children().next().is_some() {
+            unsupported.push(rest);
+        }
+    }
+
+    /// `<pubsub xmlns='…/pubsub'/>` (§4.10.2): one `<items/>` per node.
+    fn items(&mut self, pubsub: &Element, unsupported: &mut Vec<Element>) {
+        let mut rest = Element::new("pubsub", ns::PUBSUB);
+        for items in pubsub.children() {
+            if !items.is("items", ns::PUBSUB) {
+                rest.push_child(items.clone());
+                continue;
+            }
+            let Some(name) = items.attr("node").filter(|name| !name.is_empty()) else {
+                self.skipped.push(invalid("PEP <items/> without a 'node' attribute", None));
+                continue;
+            };
+            let mut problems = Vec::new();
+            if let Some(node) = self.node(name) {
+                for item in items.children().filter(|child| child.is("item", ns::PUBSUB)) {
+                    let Some(id) = item.attr("id").filter(|id| !id.is_empty()) else {
+                        let message = format!("PEP node '{name}': an <item/> without an 'id'");
+                        problems.push(invalid(message, Some(&tag_hint("items", name))));
+                        continue;
+                    };
+                    if node.items.iter().any(|other| other.id == id) {
+                        problems.push(invalid(format!("PEP node '{name}': a second item '{id}'"), Some(id)));
+                        continue;
+                    }
+                    node.items.push(PepItem {
+                        id: id.to_owned(),
+                        publisher: item.attr("publisher").map(str::to_owned),
+                        published: None,
+                        payload: item.children().next().cloned(),
+                    });
+                }
+            }
+            self.skipped.extend(problems);
+        }
+        if rest.children().next().is_some() {
+            unsupported.push(rest);
+        }
+    }
+}
+
+/// A hint that finds `<{element} node='{node}'` as most files write it
+/// (the reader falls back to the user's start tag otherwise).
+fn tag_hint(element: &str, node: &str) -> String {
+    format!("<{element} node='{}'", xmppd_xml::escape_attr(node))
 }
 
 /// `<scram-credentials/>` (XEP-0227 §4.3); `None` for a mechanism this
@@ -488,8 +616,56 @@ mod tests {
     use super::*;
 
     fn user(xml: &str) -> Result<UserData, Invalid> {
+        interpreted(xml, None).map(|(user, _)| user)
+    }
+
+    fn interpreted(xml: &str, check: Option<NodeConfigCheck>) -> Result<(UserData, Vec<Invalid>), Invalid> {
         let element = Element::parse_standalone(xml.as_bytes(), ns::PIE).unwrap();
-        interpret(&UserAttr::of_element(&element), element.children(), &"example.com".parse().unwrap())
+        interpret(&UserAttr::of_element(&element), element.children(), &"example.com".parse().unwrap(), check)
+    }
+
+    #[test]
+    fn pep_nodes_items_and_bad_records() {
+        let xml = "<user name='a'>\
+            <pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='only-items'><item id='1'/></items>\
+            <items node='n'><item id='old' publisher='a@example.com'><p xmlns='urn:p'>1</p></item><item><p/></item>\
+            <item id='new'/><item id='old'/></items><items node='bad'><item id='x'/></items></pubsub>\
+            <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>\
+            <configure node='n'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#access_model'>\
+            <value>open</value></field></x></configure>\
+            <affiliations node='n'><affiliation jid='b@x' affiliation='member'/></affiliations>\
+            <configure node='empty'/><configure node='n'/><configure/>\
+            <configure node='bad'><x xmlns='jabber:x:data' type='submit'><field var='pubsub#access_model'>\
+            <value>bogus</value></field></x></configure></pubsub></user>";
+        let check: NodeConfigCheck = |form| match form.value("pubsub#access_model") {
+            Some("bogus") => Err("invalid value \"bogus\" for pubsub#access_model".to_owned()),
+            _ => Ok(()),
+        };
+        let (data, skipped) = interpreted(xml, Some(check)).unwrap();
+        let names: Vec<&str> = data.pep.iter().map(|node| node.name.as_str()).collect();
+        assert_eq!(names, ["only-items", "n", "empty"]);
+        let n = &data.pep[1];
+        assert_eq!(n.config.as_ref().and_then(|form| form.value("pubsub#access_model")), Some("open"));
+        let ids: Vec<&str> = n.items.iter().map(|item| item.id.as_str()).collect();
+        assert_eq!(ids, ["old", "new"]);
+        assert_eq!(n.items[0].publisher.as_deref(), Some("a@example.com"));
+        assert!(n.items[0].payload.as_ref().unwrap().is("p", "urn:p"));
+        assert_eq!(n.items[1].payload, None);
+        assert_eq!(data.pep[0].config, None);
+        let messages: Vec<&str> = skipped.iter().map(|problem| problem.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "PEP node 'n': an <item/> without an 'id'",
+                "PEP node 'n': a second item 'old'",
+                "PEP node 'n' has a second <configure/>",
+                "PEP <configure/> without a 'node' attribute",
+                "PEP node 'bad': invalid value \"bogus\" for pubsub#access_model",
+            ]
+        );
+        // Affiliations are kept aside, unread.
+        assert!(data.unsupported[0].is("pubsub", "http://jabber.org/protocol/pubsub#owner"));
+        assert_eq!(data.unsupported[0].children().count(), 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use xmppd_jid::{DomainJid, nodeprep};
 use xmppd_xml::{Element, Limits, RawElement, escape_attr_into, escape_text_into, write_end_tag, write_start_tag};
 
 use crate::error::Error;
-use crate::model::{Export, Password, PendingSubscription, RosterEntry, ScramEntry, UserData};
+use crate::model::{Export, Password, PendingSubscription, PepNode, RosterEntry, ScramEntry, UserData};
 use crate::ns;
 
 /// What the writer has written so far.
@@ -197,11 +197,61 @@ fn serialize_user(user: &UserData, host: &DomainJid, out: &mut Vec<u8>) -> Resul
         }
         write_end_tag(out, "offline-messages");
     }
-    for element in user.pep.iter().chain(&user.unsupported) {
+    pep(&user.pep, out).map_err(bad)?;
+    for element in &user.unsupported {
         element.write_to(out, ns::PIE);
     }
     write_end_tag(out, "user");
     out.push(b'\n');
+    Ok(())
+}
+
+/// The PEP nodes (XEP-0227 §4.10): a `<configure/>` for every node
+/// (§4.10.2: "Any node listed in this element MUST have a corresponding
+/// configuration"), empty when the model has no form, then the `<items/>`
+/// of the nodes that have items, oldest first (see [`PepNode::items`]).
+fn pep(nodes: &[PepNode], out: &mut Vec<u8>) -> Result<(), String> {
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    write_start_tag(out, "pubsub", &[("xmlns", ns::PUBSUB_OWNER)], false);
+    for node in nodes {
+        if node.name.is_empty() {
+            return Err("a PEP node without a name".to_owned());
+        }
+        match &node.config {
+            Some(form) => {
+                write_start_tag(out, "configure", &[("node", node.name.as_str())], false);
+                form.to_element().write_to(out, ns::PUBSUB_OWNER);
+                write_end_tag(out, "configure");
+            }
+            None => write_start_tag(out, "configure", &[("node", node.name.as_str())], true),
+        }
+    }
+    write_end_tag(out, "pubsub");
+    if nodes.iter().all(|node| node.items.is_empty()) {
+        return Ok(());
+    }
+    write_start_tag(out, "pubsub", &[("xmlns", ns::PUBSUB)], false);
+    for node in nodes.iter().filter(|node| !node.items.is_empty()) {
+        write_start_tag(out, "items", &[("node", node.name.as_str())], false);
+        for item in &node.items {
+            if item.id.is_empty() {
+                return Err(format!("an item of PEP node '{}' without an id", node.name));
+            }
+            let mut attrs = vec![("id", item.id.as_str())];
+            if let Some(publisher) = &item.publisher {
+                attrs.push(("publisher", publisher.as_str()));
+            }
+            write_start_tag(out, "item", &attrs, item.payload.is_none());
+            if let Some(payload) = &item.payload {
+                payload.write_to(out, ns::PUBSUB);
+                write_end_tag(out, "item");
+            }
+        }
+        write_end_tag(out, "items");
+    }
+    write_end_tag(out, "pubsub");
     Ok(())
 }
 

@@ -148,6 +148,10 @@ fn prosody_0_12_scram_and_pep() {
         (&entry.stored_key, &entry.server_key, &entry.salt),
         (&b64(SHA1_STORED), &b64(SHA1_SERVER), &b64(SHA1_SALT))
     );
-    assert!(bob.pep[0].is("pubsub", "http://jabber.org/protocol/pubsub#owner"));
-    assert!(bob.unsupported[0].is("archive", "urn:xmpp:pie:0#mam"));
+    assert_eq!(bob.pep[0].name, "urn:xmpp:avatar:metadata");
+    let form = bob.pep[0].config.as_ref().unwrap();
+    assert_eq!(form.form_type_value(), Some("http://jabber.org/protocol/pubsub#node_config"));
+    // Prosody's <subscriptions/> is kept aside, not interpreted.
+    assert!(bob.unsupported[0].is("pubsub", "http://jabber.org/protocol/pubsub#owner"));
+    assert!(bob.unsupported[1].is("archive", "urn:xmpp:pie:0#mam"));
 }

@@ -9,8 +9,8 @@ use common::{data, read, read_chunked};
 use proptest::prelude::*;
 use xmppd_jid::BareJid;
 use xmppd_migrate::{
-    Export, HostData, OfflineEntry, Password, PendingSubscription, Reader, RosterEntry, ScramEntry, ScramHash,
-    Subscription, Timestamp, UserData, Writer,
+    DataForm, Export, HostData, OfflineEntry, Password, PendingSubscription, PepItem, PepNode, Reader, RosterEntry,
+    ScramEntry, ScramHash, Subscription, Timestamp, UserData, Writer,
 };
 use xmppd_xml::Element;
 
@@ -89,12 +89,32 @@ fn sample() -> Export {
             OfflineEntry { stamp: None, stanza: b"<message from='x@y'/>".to_vec() },
         ],
         pep: vec![
-            element("<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure node='n'/></pubsub>"),
-            element(
-                "<pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='n'><item id='1'/></items></pubsub>",
-            ),
+            PepNode {
+                name: "urn:xmpp:bookmarks:1".into(),
+                config: Some(
+                    DataForm::parse(&element(
+                        "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>\
+                         <value>http://jabber.org/protocol/pubsub#node_config</value></field>\
+                         <field var='pubsub#access_model'><value>whitelist</value></field></x>",
+                    ))
+                    .unwrap(),
+                ),
+                items: vec![
+                    PepItem {
+                        id: "a&b".into(),
+                        publisher: Some("juliet@capulet.com/balcony".into()),
+                        published: None,
+                        payload: Some(element("<conference xmlns='urn:xmpp:bookmarks:1' name='&lt;x&gt;'/>")),
+                    },
+                    PepItem { id: "2".into(), publisher: None, published: None, payload: None },
+                ],
+            },
+            PepNode { name: "empty".into(), config: None, items: vec![] },
         ],
-        unsupported: vec![element("<query xmlns='jabber:iq:privacy'><list name='l'/></query>")],
+        unsupported: vec![
+            element("<pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><affiliations node='empty'/></pubsub>"),
+            element("<query xmlns='jabber:iq:privacy'><list name='l'/></query>"),
+        ],
     };
     let romeo = UserData {
         username: "romeo".into(),

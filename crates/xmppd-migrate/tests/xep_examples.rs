@@ -124,16 +124,56 @@ fn incoming_subscription_requests() {
     assert!(first.has_child("nick", "http://jabber.org/protocol/nick"));
 }
 
+/// §4.10: two nodes with their configuration forms and items, in
+/// document order; affiliations and subscriptions are kept aside.
 #[test]
 fn pep() {
     let outcome = read(&example("pep"));
-    let pep = &outcome.user("capulet.com", "romeo").pep;
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    let romeo = outcome.user("capulet.com", "romeo");
+    let pep = &romeo.pep;
     assert_eq!(pep.len(), 2);
-    assert!(pep[0].is("pubsub", "http://jabber.org/protocol/pubsub#owner"));
-    assert_eq!(pep[0].children().filter(|child| child.name() == "configure").count(), 2);
-    assert!(pep[1].is("pubsub", "http://jabber.org/protocol/pubsub"));
-    let nick = pep[1].children().nth(1).unwrap();
-    assert_eq!(nick.attr("node"), Some("http://jabber.org/protocol/nick"));
+    assert_eq!(pep[0].name, "urn:xmpp:bookmarks:1");
+    let form = pep[0].config.as_ref().unwrap();
+    assert_eq!(form.form_type_value(), Some("http://jabber.org/protocol/pubsub#node_config"));
+    assert_eq!(form.value("pubsub#access_model"), Some("whitelist"));
+    let ids: Vec<&str> = pep[0].items.iter().map(|item| item.id.as_str()).collect();
+    assert_eq!(ids, ["theplay@conference.shakespeare.lit", "orchard@conference.shakespeare.lit"]);
+    let conference = pep[0].items[0].payload.as_ref().unwrap();
+    assert!(conference.is("conference", "urn:xmpp:bookmarks:1"));
+    assert_eq!(conference.attr("name"), Some("The Play's the Thing"));
+    assert_eq!(pep[1].name, "http://jabber.org/protocol/nick");
+    assert_eq!(pep[1].config.as_ref().unwrap().value("pubsub#access_model"), Some("open"));
+    assert_eq!(pep[1].items.len(), 1);
+    assert_eq!(pep[1].items[0].id, "current");
+    assert_eq!(pep[1].items[0].publisher, None);
+    assert_eq!(pep[1].items[0].payload.as_ref().unwrap().text(), "Romy");
+    assert_eq!(romeo.unsupported.len(), 1);
+    let kept: Vec<&str> = romeo.unsupported[0].children().map(|child| child.name()).collect();
+    assert_eq!(kept, ["affiliations", "subscriptions"]);
+}
+
+/// A PEP item without an id and a node without a name are skipped with
+/// their location; the rest of the user is imported.
+#[test]
+fn bad_pep_records_are_skipped_with_their_location() {
+    let text = "<server-data xmlns='urn:xmpp:pie:0'>\n<host jid='capulet.com'>\n<user name='romeo'>\n\
+        <pubsub xmlns='http://jabber.org/protocol/pubsub'>\n\
+        <items node='urn:example:n'><item id='1'/>\n<item><x xmlns='urn:x'/></item></items>\n\
+        <items><item id='2'/></items>\n</pubsub>\n</user>\n</host>\n</server-data>\n";
+    let outcome = read(text);
+    assert_eq!(outcome.errors.len(), 2, "{:?}", outcome.errors);
+    let first = &outcome.errors[0];
+    assert!(matches!(first, Error::InvalidRecord { .. }) && !first.is_fatal(), "{first}");
+    assert_eq!(position(first), (5, 1));
+    assert!(
+        first.to_string().contains("user 'romeo' of capulet.com: PEP node 'urn:example:n': an <item/> without an 'id'"),
+        "{first}"
+    );
+    assert!(outcome.errors[1].to_string().contains("<items/> without a 'node'"), "{}", outcome.errors[1]);
+    let romeo = outcome.user("capulet.com", "romeo");
+    assert_eq!(romeo.pep.len(), 1);
+    assert_eq!(romeo.pep[0].items.len(), 1);
 }
 
 #[test]

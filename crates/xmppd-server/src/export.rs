@@ -12,7 +12,11 @@
 //! * its vCard (§4.7, store `vcard`, key ``) and private XML fragments
 //!   (§4.6, store `private`, one key `{name} {namespace}` per fragment);
 //! * its offline messages (§4.5), oldest first, each with the XEP-0203
-//!   stamp of when the server stored it.
+//!   stamp of when the server stored it;
+//! * its PEP nodes (§4.10, XEP-0163), by name: the configuration as a
+//!   submitted `pubsub#node_config` form (§4.10.1) and the items oldest
+//!   first (§4.10.2), each with its id, publisher and payload. XEP-0227
+//!   has no place for an item's publication time, so it is not exported.
 //!
 //! The command only reads. It can run while the server runs, but nothing
 //! is locked: data may change during the export, and each account is read
@@ -26,11 +30,12 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use xmppd_core::{Config, Stores};
 use xmppd_jid::{BareJid, DomainJid};
+use xmppd_migrate::FormType;
 use xmppd_migrate::{
-    OfflineEntry, Password, PendingSubscription, RosterEntry, ScramEntry, ScramHash, Subscription, Timestamp, UserData,
-    Writer,
+    OfflineEntry, Password, PendingSubscription, PepItem, PepNode, RosterEntry, ScramEntry, ScramHash, Subscription,
+    Timestamp, UserData, Writer,
 };
-use xmppd_storage::{StoredCredential, Subscription as StoredSubscription};
+use xmppd_storage::{PubsubStore, StoredCredential, Subscription as StoredSubscription};
 use xmppd_xml::Element;
 
 use crate::storage;
@@ -67,6 +72,10 @@ pub struct Counts {
     pub private: u64,
     /// Offline messages.
     pub offline: u64,
+    /// PEP nodes.
+    pub pep_nodes: u64,
+    /// PEP items.
+    pub pep_items: u64,
 }
 
 impl std::fmt::Display for Counts {
@@ -74,7 +83,8 @@ impl std::fmt::Display for Counts {
         write!(
             f,
             "{} account(s) on {} host(s): {} SCRAM credential(s), {} roster item(s), {} pending subscription \
-             request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s)",
+             request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s), {} PEP node(s), \
+             {} PEP item(s)",
             self.accounts,
             self.hosts,
             self.credentials,
@@ -82,7 +92,9 @@ impl std::fmt::Display for Counts {
             self.pending_in,
             self.vcards,
             self.private,
-            self.offline
+            self.offline,
+            self.pep_nodes,
+            self.pep_items
         )
     }
 }
@@ -98,6 +110,8 @@ impl Counts {
         self.vcards += u64::from(user.vcard.is_some());
         self.private += user.private.len() as u64;
         self.offline += user.offline.len() as u64;
+        self.pep_nodes += user.pep.len() as u64;
+        self.pep_items += user.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
     }
 }
 
@@ -121,7 +135,7 @@ pub fn hosts(config: &Config, only: Option<&str>) -> Result<Vec<DomainJid>, Stri
 /// the summary goes to standard error.
 pub async fn run(config: &Config, host: Option<&str>, file: &Path) -> Result<(), String> {
     let hosts = hosts(config, host)?;
-    let stores = storage::open(config).await?;
+    let (stores, pubsub) = storage::open_with_pubsub(config).await?;
     let to_stdout = file.as_os_str() == "-";
     let (out, partial): (Box<dyn Write>, Option<PathBuf>) = if to_stdout {
         (Box::new(std::io::stdout().lock()), None)
@@ -130,7 +144,7 @@ pub async fn run(config: &Config, host: Option<&str>, file: &Path) -> Result<(),
         (Box::new(created), Some(file.to_owned()))
     };
     let started = Instant::now();
-    let result = export(&stores, &hosts, std::io::BufWriter::with_capacity(256 * 1024, out)).await;
+    let result = export(&stores, pubsub.as_ref(), &hosts, std::io::BufWriter::with_capacity(256 * 1024, out)).await;
     match result {
         Ok(counts) => {
             let summary = format!("exported {counts} in {:.2} s", started.elapsed().as_secs_f64());
@@ -171,7 +185,12 @@ fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Writes `hosts` to `out`, one account at a time, and returns the counts.
 /// A progress bar is drawn on standard error when it is a terminal.
-pub async fn export<W: Write>(stores: &Stores, hosts: &[DomainJid], out: W) -> Result<Counts, String> {
+pub async fn export<W: Write>(
+    stores: &Stores,
+    pubsub: &dyn PubsubStore,
+    hosts: &[DomainJid],
+    out: W,
+) -> Result<Counts, String> {
     let progress = if std::io::stderr().is_terminal() {
         let mut total = 0;
         for host in hosts {
@@ -195,7 +214,7 @@ pub async fn export<W: Write>(stores: &Stores, hosts: &[DomainJid], out: W) -> R
         counts.hosts += 1;
         let users = stores.auth.list_accounts(host.as_str()).await.map_err(|e| format!("{host}: {e}"))?;
         for user in users {
-            let data = read_user(stores, host, &user).await.map_err(|e| format!("{user}@{host}: {e}"))?;
+            let data = read_user(stores, pubsub, host, &user).await.map_err(|e| format!("{user}@{host}: {e}"))?;
             writer.write_user(&data).map_err(|e| format!("{user}@{host}: {e}"))?;
             counts.add(&data);
             progress.inc(1);
@@ -208,7 +227,12 @@ pub async fn export<W: Write>(stores: &Stores, hosts: &[DomainJid], out: W) -> R
 }
 
 /// Everything the stores hold for one account, in the XEP-0227 model.
-pub async fn read_user(stores: &Stores, host: &DomainJid, user: &str) -> Result<UserData, String> {
+pub async fn read_user(
+    stores: &Stores,
+    pubsub: &dyn PubsubStore,
+    host: &DomainJid,
+    user: &str,
+) -> Result<UserData, String> {
     let host = host.as_str();
     let mut data = UserData { username: user.to_owned(), ..UserData::default() };
 
@@ -274,6 +298,26 @@ pub async fn read_user(stores: &Stores, host: &DomainJid, user: &str) -> Result<
             data.offline
                 .push(OfflineEntry { stamp: Timestamp::from_unix_ms(message.stamp_ms), stanza: message.stanza });
         }
+    }
+
+    for node in pubsub.nodes(host, user).await.map_err(|e| format!("PEP nodes: {e}"))? {
+        let what = |e: &dyn std::fmt::Display| format!("PEP node `{}`: {e}", node.name);
+        // Newest first from the store; XEP-0227 order here is oldest first.
+        let mut stored = pubsub.items(host, user, &node.name, None).await.map_err(|e| what(&e))?;
+        stored.reverse();
+        let mut items = Vec::with_capacity(stored.len());
+        for item in stored {
+            let payload = if item.payload.is_empty() {
+                None
+            } else {
+                let payload = Element::parse_standalone(&item.payload, "")
+                    .map_err(|e| what(&format!("stored payload of item `{}`: {e}", item.id)))?;
+                Some(payload)
+            };
+            items.push(PepItem { id: item.id, publisher: item.publisher, published: None, payload });
+        }
+        let form = xmppd_pubsub::config::to_form(&node.config, FormType::Submit);
+        data.pep.push(PepNode { name: node.name, config: Some(form), items });
     }
     Ok(data)
 }

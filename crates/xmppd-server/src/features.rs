@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 use xmppd_core::{ModuleDef, Protocol, Support};
 
 /// What the command-line tools implement: XEP-0227 import and export
-/// (partial: PEP nodes are reported, not imported, as there is no PEP yet).
+/// (partial: PEP nodes and items are carried, §4.10; privacy lists, message
+/// archives and PEP affiliations and subscriptions are reported, not
+/// imported).
 static TOOLS: &[Protocol] = &[Protocol { spec: "XEP-0227", version: "1.1", support: Support::Partial }];
 
 /// One line of the table: a specification and who implements it.

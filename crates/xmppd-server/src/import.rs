@@ -21,13 +21,22 @@
 //! of them is right cannot be told. Plaintext passwords are turned into
 //! SCRAM credentials with the configured iteration count (on blocking
 //! threads, a batch's passwords spread over the cores); SCRAM
-//! credentials are kept as they are. PEP data and elements the stores have
-//! no place for (privacy lists, archives…) are not imported; their count
-//! is reported (XEP-0227 §4: ignore, and tell the operator).
+//! credentials are kept as they are. PEP nodes (XEP-0227 §4.10) are
+//! imported with their configuration (the `pubsub#node_config` form read
+//! with [`xmppd_pubsub::config::apply_form`], unknown options ignored as
+//! §4.10.1 asks) and items; a node whose configuration has a value xmppd
+//! refuses, or an item without an id, is skipped with its location and the
+//! rest of the account is imported. Elements the stores have no place for
+//! (privacy lists, archives, PEP affiliations and subscriptions…) are not
+//! imported; their count is reported (XEP-0227 §4: ignore, and tell the
+//! operator).
 //!
 //! The storage layout is the one `xmppd export` reads
 //! ([`crate::export`]): vCards in store `vcard` under the empty key,
-//! private XML in store `private` under `{name} {namespace}`.
+//! private XML in store `private` under `{name} {namespace}`, PEP nodes in
+//! the pubsub store with item payloads serialised with their `xmlns`.
+//! XEP-0227 carries no publication time: such items get time 0, in file
+//! order (oldest first).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal as _;
@@ -37,9 +46,13 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use xmppd_core::{Config, Stores};
 use xmppd_jid::DomainJid;
-use xmppd_migrate::{Error as MigrateError, Password, Reader, Subscription, UserData};
+use xmppd_migrate::{
+    DataForm, Error as MigrateError, Password, PepNode, Reader, ReaderOptions, Subscription, UserData,
+};
+use xmppd_pubsub::config::{Strictness, apply_form};
 use xmppd_storage::{
-    AccountImport, ImportOutcome, PendingIn, RosterItem, StoredCredential, Subscription as StoredSubscription, validate,
+    AccountImport, ImportOutcome, ImportedNode, NodeConfig, PendingIn, PubsubItem, RosterItem, StoredCredential,
+    Subscription as StoredSubscription, validate,
 };
 
 use crate::storage;
@@ -56,6 +69,9 @@ const BATCH_ACCOUNTS: usize = 500;
 /// A batch is written once its data reaches this many bytes (roughly),
 /// even with fewer than [`BATCH_ACCOUNTS`] accounts.
 const BATCH_BYTES: usize = 8 << 20;
+/// The highest `pubsub#max_items` an imported node keeps (larger values
+/// are capped to it).
+const MAX_ITEMS_LIMIT: u32 = 1000;
 
 /// What an import did, per kind. The data counts are of created accounts
 /// only.
@@ -80,10 +96,16 @@ pub struct Counts {
     pub private: u64,
     /// Offline messages written.
     pub offline: u64,
-    /// PEP elements not imported.
-    pub pep_ignored: u64,
-    /// Other user data not imported (privacy lists, archives, unknown
-    /// elements).
+    /// PEP nodes written (XEP-0227 §4.10).
+    pub pep_nodes: u64,
+    /// PEP items written.
+    pub pep_items: u64,
+    /// Records inside user records that were skipped (PEP nodes and items
+    /// the reader or the stores refuse); the rest of their account was
+    /// imported.
+    pub records_skipped: u64,
+    /// Other user data not imported (privacy lists, archives, PEP
+    /// affiliations and subscriptions, unknown elements).
     pub unsupported_ignored: u64,
 }
 
@@ -92,7 +114,8 @@ impl std::fmt::Display for Counts {
         write!(
             f,
             "{} account(s) created, {} already present, {} skipped; {} SCRAM credential(s), {} roster item(s), \
-             {} pending subscription request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s)",
+             {} pending subscription request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s), \
+             {} PEP node(s), {} PEP item(s)",
             self.created,
             self.present,
             self.skipped,
@@ -101,7 +124,9 @@ impl std::fmt::Display for Counts {
             self.pending_in,
             self.vcards,
             self.private,
-            self.offline
+            self.offline,
+            self.pep_nodes,
+            self.pep_items
         )
     }
 }
@@ -129,6 +154,8 @@ struct Scan {
     refused: u64,
     /// Users per host that is not served.
     unserved: BTreeMap<String, u64>,
+    /// Records of users skipped (the rest of the user is imported).
+    records_skipped: u64,
     problems: Vec<String>,
     warnings: Vec<String>,
 }
@@ -149,9 +176,14 @@ pub enum Source {
 type Users = Box<dyn Iterator<Item = Result<(DomainJid, UserData), MigrateError>> + Send>;
 
 fn open_source(source: Source, path: &Path) -> Result<Users, String> {
+    let check: xmppd_migrate::NodeConfigCheck = |form| node_config(form).map(|_| ());
     let opened: Result<Users, MigrateError> = match source {
-        Source::Xep0227 | Source::Ejabberd => Reader::open(path).map(|r| Box::new(r) as Users),
-        Source::Prosody => xmppd_migrate::prosody::ProsodyReader::open(path).map(|r| Box::new(r) as Users),
+        Source::Xep0227 | Source::Ejabberd => Reader::open(path).map(|reader| {
+            let options = ReaderOptions { check_node_config: Some(check), ..ReaderOptions::default() };
+            Box::new(reader.with_options(options)) as Users
+        }),
+        Source::Prosody => xmppd_migrate::prosody::ProsodyReader::open(path)
+            .map(|reader| Box::new(reader.with_node_config_check(check)) as Users),
     };
     opened.map_err(|e| format!("cannot open {}: {e}", path.display()))
 }
@@ -172,14 +204,18 @@ pub async fn run_from(config: &Config, source: Source, file: &Path) -> Result<()
         eprintln!("warning: {warning}");
     }
     println!("imported {} in {:.2} s: {}", file.display(), started.elapsed().as_secs_f64(), report.counts);
-    if report.counts.pep_ignored + report.counts.unsupported_ignored > 0 {
+    if report.counts.unsupported_ignored > 0 {
         println!(
-            "not imported: {} PEP element(s), {} other element(s) (privacy lists, archives, extensions)",
-            report.counts.pep_ignored, report.counts.unsupported_ignored
+            "not imported: {} element(s) (privacy lists, archives, PEP affiliations and subscriptions, extensions)",
+            report.counts.unsupported_ignored
         );
     }
-    if report.counts.skipped > 0 {
-        return Err(format!("{} user record(s) skipped (see above)", report.counts.skipped));
+    match (report.counts.skipped, report.counts.records_skipped) {
+        (0, 0) => {}
+        (users, 0) => return Err(format!("{users} user record(s) skipped (see above)")),
+        (users, records) => {
+            return Err(format!("{users} user record(s) and {records} PEP record(s) skipped (see above)"));
+        }
     }
     Ok(())
 }
@@ -225,6 +261,7 @@ pub async fn import_from(config: &Config, source: Source, file: &Path) -> Result
 
     let mut report = Report { problems: scan.problems, warnings: scan.warnings, ..Report::default() };
     report.counts.skipped = scan.refused;
+    report.counts.records_skipped = scan.records_skipped;
     for (host, users) in &scan.unserved {
         report.counts.skipped += users;
         report.problems.push(format!("host {host} is not served (server.hosts): {users} account(s) skipped"));
@@ -275,11 +312,10 @@ fn scan(source: Source, path: &Path, served: &HashSet<String>, progress: &Progre
                     *scan.unserved.entry(host.as_str().to_owned()).or_default() += 1;
                     continue;
                 }
-                if !user.pep.is_empty() || !user.unsupported.is_empty() {
+                if !user.unsupported.is_empty() {
                     scan.warnings.push(format!(
-                        "{}@{host}: {} PEP element(s) and {} other element(s) not imported",
+                        "{}@{host}: {} element(s) not imported",
                         user.username,
-                        user.pep.len(),
                         user.unsupported.len()
                     ));
                 }
@@ -302,6 +338,10 @@ fn scan(source: Source, path: &Path, served: &HashSet<String>, progress: &Progre
                     scan.problems.push(error.to_string());
                     // Another record of the same name is not trusted either.
                     scan.skip.insert((host.clone(), user.clone()));
+                }
+                MigrateError::InvalidRecord { .. } => {
+                    scan.records_skipped += 1;
+                    scan.problems.push(error.to_string());
                 }
                 MigrateError::Ignored { .. } => scan.warnings.push(error.to_string()),
                 _ => scan.problems.push(error.to_string()),
@@ -369,7 +409,18 @@ fn approximate_size(user: &UserData) -> usize {
     let offline: usize = user.offline.iter().map(|message| 32 + message.stanza.len()).sum();
     let vcard = user.vcard.as_ref().map_or(0, |vcard| vcard.to_bytes().len());
     let private: usize = user.private.iter().map(|fragment| fragment.to_bytes().len()).sum();
-    256 + roster + pending + offline + vcard + private
+    let pep: usize = user
+        .pep
+        .iter()
+        .map(|node| {
+            256 + node
+                .items
+                .iter()
+                .map(|item| 64 + item.id.len() + item.payload.as_ref().map_or(0, |payload| payload.to_bytes().len()))
+                .sum::<usize>()
+        })
+        .sum();
+    256 + roster + pending + offline + vcard + private + pep
 }
 
 /// The result of one user of a batch before the write: its data, or why
@@ -459,6 +510,8 @@ async fn import_batch(stores: &Stores, batch: Batch, iterations: u32, report: &m
                         report.counts.roster_items += data.roster.len() as u64;
                         report.counts.pending_in += data.pending_in.len() as u64;
                         report.counts.offline += data.offline.len() as u64;
+                        report.counts.pep_nodes += data.pep.len() as u64;
+                        report.counts.pep_items += data.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
                     }
                     outcomes[*index] = Some(result.map_err(|e| e.to_string()));
                 }
@@ -484,7 +537,6 @@ async fn import_batch(stores: &Stores, batch: Batch, iterations: u32, report: &m
                 counts.created += 1;
                 counts.vcards += u64::from(user.vcard.is_some());
                 counts.private += user.private.len() as u64;
-                counts.pep_ignored += user.pep.len() as u64;
                 counts.unsupported_ignored += user.unsupported.len() as u64;
             }
             Err(problem) => {
@@ -568,7 +620,42 @@ pub fn account(user: &UserData, credentials: Vec<StoredCredential>, now_ms: i64)
         .iter()
         .map(|message| (message.stamp.map_or(now_ms, |stamp| stamp.unix_ms()), message.stanza.clone()))
         .collect();
-    AccountImport { username: user.username.clone(), credentials, roster, pending_in, kv, offline, pep: Vec::new() }
+    // Nodes whose configuration is refused were reported and left out by
+    // the reader (`NodeConfigCheck`); this filter only matters for callers
+    // that read without the check.
+    let pep = user.pep.iter().filter_map(|node| pep_node(node).ok()).collect();
+    AccountImport { username: user.username.clone(), credentials, roster, pending_in, kv, offline, pep }
+}
+
+/// A node configuration form (XEP-0227 §4.10.1) applied to xmppd's
+/// defaults. Options xmppd does not know are ignored (§4.10.1: "importers
+/// SHOULD ignore node configuration options that the target server
+/// implementation doesn't recognise"); a known option with a value xmppd
+/// refuses is an error.
+pub fn node_config(form: &DataForm) -> Result<NodeConfig, String> {
+    apply_form(&NodeConfig::default(), form, MAX_ITEMS_LIMIT, Strictness::IgnoreUnknown).map_err(|e| e.to_string())
+}
+
+/// The storage form of one PEP node: its configuration (the defaults
+/// without a form) and its items, oldest first, with their payload
+/// serialised with its `xmlns` (empty without one) and publication time 0
+/// when the source has none.
+fn pep_node(node: &PepNode) -> Result<ImportedNode, String> {
+    let config = match &node.config {
+        Some(form) => node_config(form)?,
+        None => NodeConfig::default(),
+    };
+    let items = node
+        .items
+        .iter()
+        .map(|item| PubsubItem {
+            id: item.id.clone(),
+            publisher: item.publisher.clone(),
+            published_ms: item.published.map_or(0, |stamp| stamp.unix_ms()),
+            payload: item.payload.as_ref().map(|payload| payload.to_bytes()).unwrap_or_default(),
+        })
+        .collect();
+    Ok(ImportedNode { name: node.name.clone(), config, items })
 }
 
 fn subscription(value: Subscription) -> StoredSubscription {

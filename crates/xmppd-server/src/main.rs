@@ -37,7 +37,7 @@ enum Command {
     Check,
     /// Export accounts as XEP-0227 (PIEFXIS) XML: SCRAM credentials as
     /// stored (never a plaintext password), rosters with pending
-    /// subscription requests, vCards, private XML and offline messages.
+    /// subscription requests, vCards, private XML, offline messages and PEP nodes.
     ///
     /// Written one account at a time; prints the count of each kind at the
     /// end (to stderr when FILE is `-`). Read-only, so it can run while the
@@ -55,8 +55,8 @@ enum Command {
     /// Import accounts from a XEP-0227 (PIEFXIS) file: credentials (SCRAM
     /// kept as is, plaintext passwords hashed with auth.scram_iterations),
     /// rosters with groups and subscription states, pending subscription
-    /// requests, vCards, private XML and offline messages. PEP data and
-    /// other elements are not imported (their count is shown).
+    /// requests, vCards, private XML, offline messages and PEP nodes with
+    /// their items. Other elements are not imported (their count is shown).
     ///
     /// The whole file is checked first: a malformed file (not well-formed,
     /// truncated, with a DTD or an entity) is reported as FILE:line:column

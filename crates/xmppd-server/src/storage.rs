@@ -1,10 +1,23 @@
 //! Opening the configured storage backend.
 
+use std::sync::Arc;
+
 use xmppd_core::{Config, Stores};
+use xmppd_storage::{PubsubStore, Storage as _};
 use xmppd_storage_sql::{SqlConfig, SqlStorage};
 
 /// Connects to the backend named in `[storage]` and runs migrations.
 pub async fn open(config: &Config) -> Result<Stores, String> {
+    Ok(Stores::of(&connect(config).await?))
+}
+
+/// [`open`], and the PEP store of the same backend (for `xmppd export`).
+pub async fn open_with_pubsub(config: &Config) -> Result<(Stores, Arc<dyn PubsubStore>), String> {
+    let storage = connect(config).await?;
+    Ok((Stores::of(&storage), storage.pubsub()))
+}
+
+async fn connect(config: &Config) -> Result<SqlStorage, String> {
     let sql_config = match config.storage.backend.as_str() {
         "postgres" => SqlConfig::Postgres {
             url: config.storage.url.clone().unwrap_or_default(),
@@ -18,6 +31,5 @@ pub async fn open(config: &Config) -> Result<Stores, String> {
             SqlConfig::Sqlite { path }
         }
     };
-    let storage = SqlStorage::connect(sql_config).await.map_err(|e| format!("storage: {e}"))?;
-    Ok(Stores::of(&storage))
+    SqlStorage::connect(sql_config).await.map_err(|e| format!("storage: {e}"))
 }

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{TestServer, binary};
 use xmppd_migrate::{Password, Reader, ScramHash, Subscription, UserData};
+use xmppd_storage::{AccessModel, AccountImport, ImportOutcome, ImportedNode, NodeConfig, PubsubItem};
 
 /// (host, username).
 type Account = (String, String);
@@ -274,6 +275,41 @@ async fn fill(server: &TestServer) {
     alice.send("<message to='bob@localhost' type='chat' id='m1'><body>Hello &amp; good night</body></message>").await;
     let ping = alice.iq("get", "ping1", None, "<ping xmlns='urn:xmpp:ping'/>").await;
     assert!(ping.contains("type='result'"), "{ping}");
+    fill_pep(server).await;
+}
+
+/// Adds the account erin@localhost (no password) with a PEP node whose
+/// configuration is not the default and two items (XEP-0227 §4.10),
+/// written to the store.
+async fn fill_pep(server: &TestServer) {
+    let config = xmppd_server::config_file::load(Some(&server.config)).unwrap();
+    let stores = xmppd_server::storage::open(&config).await.unwrap();
+    let node = NodeConfig {
+        access_model: AccessModel::Whitelist,
+        max_items: Some(10),
+        title: Some("Bookmarks & more".into()),
+        roster_groups_allowed: vec!["Staff".into()],
+        notify_config: true,
+        ..NodeConfig::default()
+    };
+    let items = [("orchard@conference.example", "The Orchard", 1_000), ("play@x", "&lt;Play&gt;", 2_000)]
+        .into_iter()
+        .map(|(id, name, published_ms)| PubsubItem {
+            id: id.into(),
+            publisher: Some("erin@localhost/desk".into()),
+            published_ms,
+            payload: format!(
+                "<conference xmlns='urn:xmpp:bookmarks:1' name='{name}' autojoin='1'><nick>Al</nick></conference>"
+            )
+            .into_bytes(),
+        })
+        .collect();
+    let erin = AccountImport {
+        username: "erin".into(),
+        pep: vec![ImportedNode { name: "urn:xmpp:bookmarks:1".into(), config: node, items }],
+        ..AccountImport::default()
+    };
+    assert_eq!(stores.auth.import_account("localhost", &erin).await.unwrap(), ImportOutcome::Created);
 }
 
 /// `xmppd export` into a file of `server`'s directory; returns its path.
@@ -301,14 +337,27 @@ async fn import_round_trip_and_idempotence() {
     let output = new.cli(&["import", a.to_str().unwrap()]).unwrap();
     assert!(
         output.contains(
-            "4 account(s) created, 0 already present, 0 skipped; 12 SCRAM credential(s), 5 roster item(s), \
-             1 pending subscription request(s), 1 vCard(s), 1 private XML fragment(s), 1 offline message(s)"
+            "5 account(s) created, 0 already present, 0 skipped; 12 SCRAM credential(s), 5 roster item(s), \
+             1 pending subscription request(s), 1 vCard(s), 1 private XML fragment(s), 1 offline message(s), \
+             1 PEP node(s), 2 PEP item(s)"
         ),
         "{output}"
     );
     let b = export_to(&new, "b.xml");
     let (a_text, b_text) = (std::fs::read_to_string(&a).unwrap(), std::fs::read_to_string(&b).unwrap());
     assert!(a_text == b_text, "exports differ:\n{a_text}\n---\n{b_text}");
+    // The PEP node arrived with its configuration and its items in order.
+    assert!(a_text.contains("<value>whitelist</value>") && a_text.contains("<value>Staff</value>"), "{a_text}");
+    let orchard = a_text.find("<item id='orchard@conference.example'").unwrap();
+    assert!(orchard < a_text.find("<item id='play@x' publisher='erin@localhost/desk'>").unwrap(), "{a_text}");
+    let config = xmppd_server::config_file::load(Some(&new.config)).unwrap();
+    let (_, pubsub) = xmppd_server::storage::open_with_pubsub(&config).await.unwrap();
+    let node = pubsub.node("localhost", "erin", "urn:xmpp:bookmarks:1").await.unwrap().unwrap();
+    assert_eq!((node.access_model, node.max_items, node.notify_config), (AccessModel::Whitelist, Some(10), true));
+    assert_eq!(node.title.as_deref(), Some("Bookmarks & more"));
+    let items = pubsub.items("localhost", "erin", "urn:xmpp:bookmarks:1", None).await.unwrap();
+    let ids: Vec<&str> = items.iter().map(|item| item.id.as_str()).collect();
+    assert_eq!(ids, ["play@x", "orchard@conference.example"], "newest first");
 
     // The old password works on the new server (SCRAM-SHA-256 with the
     // imported keys), and the imported data is served.
@@ -328,7 +377,7 @@ async fn import_round_trip_and_idempotence() {
     third.cli(&["import", a.to_str().unwrap()]).unwrap();
     let c1 = std::fs::read(export_to(&third, "c1.xml")).unwrap();
     let output = third.cli(&["import", a.to_str().unwrap()]).unwrap();
-    assert!(output.contains("0 account(s) created, 4 already present, 0 skipped"), "{output}");
+    assert!(output.contains("0 account(s) created, 5 already present, 0 skipped"), "{output}");
     let c2 = std::fs::read(export_to(&third, "c2.xml")).unwrap();
     assert!(c1 == c2, "a second import changed the data");
     assert_eq!(c1, a_text.as_bytes());
@@ -442,4 +491,57 @@ async fn import_skips_bad_records_and_imports_the_rest() {
     let help = Command::new(binary()).args(["import", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("caches the rosters of online users"), "{help}");
+}
+
+/// A PEP item without an id and a node with an invalid access model are
+/// skipped with their location; the rest of the account, its other node
+/// included, is imported, and the exit status is non-zero.
+#[tokio::test]
+async fn import_skips_bad_pep_records_with_their_location() {
+    let server = TestServer::start("", &[]);
+    let file = server.dir.path().join("pep.xml");
+    std::fs::write(
+        &file,
+        "<server-data xmlns='urn:xmpp:pie:0'>
+  <host jid='localhost'>
+    <user name='romeo' password='x'>
+      <pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>
+        <configure node='urn:example:bad'><x xmlns='jabber:x:data' type='submit'>
+          <field var='pubsub#access_model'><value>everyone</value></field>
+          <field var='urn:example:unknown'><value>ignored</value></field></x></configure>
+        <configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data' type='submit'>
+          <field var='pubsub#access_model'><value>open</value></field>
+          <field var='urn:example:unknown'><value>ignored</value></field></x></configure>
+      </pubsub>
+      <pubsub xmlns='http://jabber.org/protocol/pubsub'>
+        <items node='urn:example:bad'><item id='1'/></items>
+        <items node='http://jabber.org/protocol/nick'>
+          <item><nick xmlns='http://jabber.org/protocol/nick'>Ro</nick></item>
+          <item id='current'><nick xmlns='http://jabber.org/protocol/nick'>Romy</nick></item>
+        </items>
+      </pubsub>
+    </user>
+  </host>
+</server-data>
+",
+    )
+    .unwrap();
+    let error = server.cli(&["import", file.to_str().unwrap()]).unwrap_err();
+    let name = file.display().to_string();
+    assert!(error.contains("1 account(s) created, 0 already present, 0 skipped"), "{error}");
+    assert!(error.contains("1 PEP node(s), 1 PEP item(s)"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "skipped: {name}:5:9: user 'romeo' of localhost: PEP node 'urn:example:bad': invalid value \"everyone\" \
+             for pubsub#access_model; skipped"
+        )),
+        "{error}"
+    );
+    let item = error.lines().find(|line| line.contains("without an 'id'")).unwrap_or_default();
+    assert!(item.starts_with(&format!("skipped: {name}:14:9: user 'romeo'")), "{error}");
+    assert!(error.contains("error: 0 user record(s) and 2 PEP record(s) skipped"), "{error}");
+    let export = std::fs::read_to_string(export_to(&server, "out.xml")).unwrap();
+    assert!(!export.contains("urn:example:bad"), "{export}");
+    assert!(export.contains("<items node='http://jabber.org/protocol/nick'><item id='current'>"), "{export}");
+    assert!(export.contains("<field var='pubsub#access_model'><value>open</value></field>"), "{export}");
 }
