@@ -238,6 +238,7 @@ impl Default for ModulesConfig {
                 "register".into(),
                 "adhoc".into(),
                 "admin_adhoc".into(),
+                "pep".into(),
             ],
             disabled: Vec::new(),
             settings: BTreeMap::new(),

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod module;
 pub mod queue;
 pub mod registry;
+mod requests;
 pub mod roster;
 pub mod server;
 pub mod stanza;

@@ -68,9 +68,31 @@ pub struct IqRequest<'a> {
     pub stanza: &'a Stanza,
     /// The parsed payload (the single child of a get/set, §8.2.3).
     pub payload: Element,
+    /// An application-specific condition for the error answer.
+    pub(crate) application_condition: &'a std::sync::Mutex<Option<Element>>,
 }
 
 impl IqRequest<'_> {
+    /// Makes the error answer of this request carry `condition` as its
+    /// application-specific condition element next to the defined one
+    /// (RFC 6120 §8.3.2), e.g. XEP-0060's `<precondition-not-met/>`. Takes
+    /// effect when the handler then returns an error.
+    pub fn set_application_condition(&self, condition: Element) {
+        let mut slot = self.application_condition.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *slot = Some(condition);
+    }
+
+    /// `Err(condition)` with `application` as the application-specific
+    /// condition of the answer ([`IqRequest::set_application_condition`]).
+    pub fn fail_with<T>(
+        &self,
+        condition: StanzaErrorCondition,
+        application: Element,
+    ) -> Result<T, StanzaErrorCondition> {
+        self.set_application_condition(application);
+        Err(condition)
+    }
+
     /// The sender's own account, which an IQ without `to` is addressed to
     /// (RFC 6120 §8.1.1.1); `forbidden` when it is addressed to another
     /// account. For payloads that only reach one's own data (the roster,
@@ -183,6 +205,11 @@ pub(crate) struct HostRegistrations {
     pub(crate) disco_extensions: Vec<Element>,
     /// XEP-0030 identities of the host.
     pub(crate) disco_identities: Vec<xmppd_proto::caps::Identity>,
+    /// XEP-0030 identities of every account's bare JID (besides
+    /// `account/registered`), e.g. `pubsub/pep` (XEP-0163 §6.1).
+    pub(crate) account_identities: Vec<xmppd_proto::caps::Identity>,
+    /// Features of every account's bare JID in disco#info.
+    pub(crate) account_features: BTreeSet<&'static str>,
     /// XEP-0115 verification string of the host's disco#info, computed
     /// once every module has started.
     pub(crate) caps_ver: Option<String>,
@@ -267,6 +294,22 @@ impl ModuleContext<'_> {
     /// Advertises a feature in service discovery (XEP-0030).
     pub fn disco_feature(&mut self, feature: &'static str) {
         self.registrations.disco_features.insert(feature);
+    }
+
+    /// Adds an identity to the disco#info of every account's bare JID
+    /// (XEP-0030 §3.1, answered by the server on the account's behalf).
+    pub fn account_disco_identity(&mut self, category: &str, kind: &str) {
+        self.registrations.account_identities.push(xmppd_proto::caps::Identity {
+            category: category.to_owned(),
+            kind: kind.to_owned(),
+            lang: None,
+            name: None,
+        });
+    }
+
+    /// Advertises a feature in the disco#info of every account's bare JID.
+    pub fn account_disco_feature(&mut self, feature: &'static str) {
+        self.registrations.account_features.insert(feature);
     }
 
     /// Adds a XEP-0128 extension form (`<x xmlns='jabber:x:data'

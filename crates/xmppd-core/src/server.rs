@@ -10,7 +10,8 @@ use std::sync::Arc;
 use xmppd_jid::{BareJid, DomainJid, FullJid, Jid};
 use xmppd_proto::{StanzaErrorCondition, StreamErrorCondition, ns};
 use xmppd_storage::{
-    AuthStore, KeyValueStore, OfflineStore, PendingIn, Roster, RosterItem, RosterStore, Storage, StorageError,
+    AuthStore, KeyValueStore, OfflineStore, PendingIn, PubsubStore, Roster, RosterItem, RosterStore, Storage,
+    StorageError,
 };
 use xmppd_xml::Element;
 
@@ -35,12 +36,20 @@ pub struct Stores {
     pub roster: Arc<dyn RosterStore>,
     /// Offline messages.
     pub offline: Arc<dyn OfflineStore>,
+    /// Personal eventing nodes.
+    pub pubsub: Arc<dyn PubsubStore>,
 }
 
 impl Stores {
     /// Every store of one backend.
     pub fn of(storage: &dyn Storage) -> Self {
-        Stores { auth: storage.auth(), kv: storage.kv(), roster: storage.roster(), offline: storage.offline() }
+        Stores {
+            auth: storage.auth(),
+            kv: storage.kv(),
+            roster: storage.roster(),
+            offline: storage.offline(),
+            pubsub: storage.pubsub(),
+        }
     }
 }
 
@@ -52,7 +61,10 @@ pub struct Server {
     accounts: Arc<dyn AuthStore>,
     kv: Arc<dyn KeyValueStore>,
     offline: Arc<dyn OfflineStore>,
+    pubsub: Arc<dyn PubsubStore>,
     rosters: RosterService,
+    /// IQs the server sent and waits for ([`Server::request_iq`]).
+    pending_iqs: crate::requests::PendingIqs,
 }
 
 /// Assembles a [`Server`].
@@ -129,7 +141,9 @@ impl ServerBuilder {
             accounts: self.stores.auth,
             kv: self.stores.kv,
             offline: self.stores.offline,
+            pubsub: self.stores.pubsub,
             rosters: RosterService::new(self.stores.roster),
+            pending_iqs: crate::requests::PendingIqs::default(),
         }))
     }
 }
@@ -168,6 +182,67 @@ impl Server {
     /// Offline message storage (XEP-0160).
     pub fn offline(&self) -> &Arc<dyn OfflineStore> {
         &self.offline
+    }
+
+    /// Personal eventing storage (XEP-0163).
+    pub fn pubsub(&self) -> &Arc<dyn PubsubStore> {
+        &self.pubsub
+    }
+
+    /// The disco#info answer for an account's bare JID (XEP-0030 §3.1):
+    /// `account/registered` plus what modules registered for accounts.
+    pub fn account_disco_info(&self, host: &DomainJid) -> Element {
+        let mut query = Element::builder("query", ns::DISCO_INFO)
+            .append(
+                Element::builder("identity", ns::DISCO_INFO)
+                    .attr("category", "account")
+                    .attr("type", "registered")
+                    .build(),
+            )
+            .build();
+        let Some(registrations) = self.hosts.get(host) else { return query };
+        for identity in &registrations.account_identities {
+            query.push_child(
+                Element::builder("identity", ns::DISCO_INFO)
+                    .attr("category", identity.category.as_str())
+                    .attr("type", identity.kind.as_str())
+                    .build(),
+            );
+        }
+        let mut features: std::collections::BTreeSet<&str> = registrations.account_features.clone();
+        features.insert(ns::DISCO_INFO);
+        for feature in features {
+            query.push_child(Element::builder("feature", ns::DISCO_INFO).attr("var", feature).build());
+        }
+        query
+    }
+
+    /// Sends an IQ get or set from `from` (a local account's bare JID or a
+    /// host) to `to` and waits up to `timeout` for the answer: the result
+    /// or error stanza, or `None` on timeout (RFC 6120 §8.2.3: every get
+    /// and set gets exactly one answer, but the peer may be gone). Only an
+    /// answer from the addressee counts.
+    pub async fn request_iq(
+        self: &Arc<Self>,
+        from: &Jid,
+        to: &Jid,
+        iq_type: IqType,
+        payload: Element,
+        timeout: std::time::Duration,
+    ) -> Option<Stanza> {
+        let (id, answer) = self.pending_iqs.register(to.clone());
+        let element = Element::builder("iq", ns::CLIENT)
+            .attr("from", from.as_str())
+            .attr("to", to.as_str())
+            .attr("type", if iq_type == IqType::Set { "set" } else { "get" })
+            .attr("id", id.as_str())
+            .append(payload)
+            .build();
+        let stanza = Stanza::from_element(&element)?;
+        self.route(stanza).await;
+        let answer = tokio::time::timeout(timeout, answer).await;
+        self.pending_iqs.forget(&id);
+        answer.ok()?.ok()
     }
 
     /// The serialised extra stream features of a host (post-authentication).
@@ -518,7 +593,10 @@ impl Server {
     async fn dispatch_iq(self: &Arc<Self>, domain: &DomainJid, scope: Scope, stanza: Stanza) {
         let Some(iq_type) = stanza.iq_type() else { return };
         if matches!(iq_type, IqType::Result | IqType::Error) {
-            return; // Responses to the server are consumed, never answered.
+            // Answers to the server's own requests go to the waiting
+            // caller; others are consumed, never answered (§8.2.3).
+            self.pending_iqs.answer(stanza);
+            return;
         }
         let element = match stanza.element() {
             Ok(element) => element,
@@ -538,13 +616,24 @@ impl Server {
             self.bounce(&stanza, StanzaErrorCondition::ServiceUnavailable, None);
             return;
         };
-        let request = IqRequest { server: self, stanza: &stanza, payload: payload.clone() };
+        let application_condition = std::sync::Mutex::new(None);
+        let request = IqRequest {
+            server: self,
+            stanza: &stanza,
+            payload: payload.clone(),
+            application_condition: &application_condition,
+        };
         match handler.handle(request).await {
             Ok(payload) => {
                 let reply = stanza.iq_result(payload.as_ref());
                 self.deliver_reply(reply);
             }
-            Err(condition) => self.bounce(&stanza, condition, None),
+            Err(condition) => {
+                match application_condition.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
+                    Some(application) => self.reply_error_with(&stanza, condition, &application),
+                    None => self.bounce(&stanza, condition, None),
+                }
+            }
         }
     }
 

@@ -72,10 +72,9 @@ impl IqHandler for AccountInfo {
         if request.payload.attr("node").is_some() {
             return Err(StanzaErrorCondition::ItemNotFound);
         }
-        let identity =
-            Element::builder("identity", ns::DISCO_INFO).attr("category", "account").attr("type", "registered").build();
-        let feature = Element::builder("feature", ns::DISCO_INFO).attr("var", ns::DISCO_INFO).build();
-        Ok(Some(Element::builder("query", ns::DISCO_INFO).append(identity).append(feature).build()))
+        let host =
+            request.stanza.to().map(|to| to.to_domain_jid()).unwrap_or_else(|| request.stanza.from().to_domain_jid());
+        Ok(Some(request.server.account_disco_info(&host)))
     }
 }
 

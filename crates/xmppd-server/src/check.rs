@@ -39,7 +39,7 @@ pub async fn run(config: &Config) -> Result<(), String> {
     if problems.is_empty() {
         let storage = xmppd_storage::memory::MemoryStorage::new();
         let modules =
-            ServerBuilder::new(Arc::new(config.clone()), Stores::of(&storage)).modules(xmppd_mods::ALL).build();
+            ServerBuilder::new(Arc::new(config.clone()), Stores::of(&storage)).modules(&crate::modules()).build();
         if let Err(errors) = modules {
             problems.extend(errors.iter().map(|e| format!("modules: {e}")));
         }

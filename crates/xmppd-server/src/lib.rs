@@ -12,6 +12,14 @@ pub mod serve;
 pub mod storage;
 pub mod users;
 
+/// Every feature module the server offers, in start order (the disco
+/// module first: later modules refine its answers).
+pub fn modules() -> Vec<&'static xmppd_core::ModuleDef> {
+    let mut all = xmppd_mods::ALL.to_vec();
+    all.push(&xmppd_pubsub::pep::MODULE);
+    all
+}
+
 /// Installs the process-wide rustls crypto provider (aws-lc-rs).
 pub fn install_crypto_provider() {
     // Ignoring the error is correct: it only says a provider is installed.

@@ -32,7 +32,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let stores = storage::open(&config).await?;
     let config = Arc::new(config);
     let server = ServerBuilder::new(config.clone(), stores)
-        .modules(xmppd_mods::ALL)
+        .modules(&crate::modules())
         .build()
         .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
 

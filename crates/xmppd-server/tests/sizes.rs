@@ -17,7 +17,7 @@ async fn session_future_size() {
     let context = Arc::new(C2sContext { tls, sasl: xmppd_sasl::SaslConfig::with_random_secret() });
     let storage = xmppd_storage::memory::MemoryStorage::new();
     let server = ServerBuilder::new(Arc::new(Config::default()), xmppd_core::Stores::of(&storage))
-        .modules(xmppd_mods::ALL)
+        .modules(&xmppd_server::modules())
         .build()
         .ok()
         .unwrap();

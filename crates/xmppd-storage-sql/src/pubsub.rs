@@ -262,6 +262,7 @@ macro_rules! impl_pubsub_store {
                 user: &str,
                 node: &str,
                 item: &xmppd_storage::PubsubItem,
+                ceiling: u32,
             ) -> Result<Vec<String>, xmppd_storage::StorageError> {
                 $crate::pubsub::check_node(host, user, node)?;
                 xmppd_storage::validate::pubsub_item(item)?;
@@ -292,7 +293,8 @@ macro_rules! impl_pubsub_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                let removed = Self::trim_pep_items(&mut tx, host, user, node, config.max_items).await?;
+                let keep = config.max_items.map_or(ceiling, |max| max.min(ceiling));
+                let removed = Self::trim_pep_items(&mut tx, host, user, node, Some(keep)).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(removed)
             }

@@ -1773,13 +1773,13 @@ pub async fn pubsub_nodes_create_configure_delete(storage: &dyn Storage) {
 /// lowered by a reconfiguration); payload bytes round-trip.
 pub async fn pubsub_publish_order_replace_and_trim(storage: &dyn Storage) {
     let pubsub = storage.pubsub();
-    let missing = pubsub.publish(HOST, "alice", "urn:none", &pubsub_item("1", 1)).await;
+    let missing = pubsub.publish(HOST, "alice", "urn:none", &pubsub_item("1", 1), 1000).await;
     assert!(matches!(missing, Err(StorageError::NotFound)), "{missing:?}");
 
     let config = NodeConfig { max_items: Some(3), ..NodeConfig::default() };
     pubsub.create_node(HOST, "alice", "urn:n", &config).await.unwrap();
     for (n, id) in ["a", "b", "c"].iter().enumerate() {
-        let removed = pubsub.publish(HOST, "alice", "urn:n", &pubsub_item(id, n as i64)).await.unwrap();
+        let removed = pubsub.publish(HOST, "alice", "urn:n", &pubsub_item(id, n as i64), 1000).await.unwrap();
         assert!(removed.is_empty());
     }
     assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", None).await.unwrap()), ["c", "b", "a"]);
@@ -1787,13 +1787,13 @@ pub async fn pubsub_publish_order_replace_and_trim(storage: &dyn Storage) {
     let mut newer_a = pubsub_item("a", 10);
     newer_a.payload = b"<x xmlns='urn:test'>new</x>".to_vec();
     newer_a.publisher = None;
-    assert!(pubsub.publish(HOST, "alice", "urn:n", &newer_a).await.unwrap().is_empty());
+    assert!(pubsub.publish(HOST, "alice", "urn:n", &newer_a, 1000).await.unwrap().is_empty());
     let items = pubsub.items(HOST, "alice", "urn:n", None).await.unwrap();
     assert_eq!(ids(&items), ["a", "c", "b"]);
     assert_eq!(items[0], newer_a);
     assert_eq!(items[1], pubsub_item("c", 2));
     // A fourth distinct id trims the oldest.
-    assert_eq!(pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("d", 11)).await.unwrap(), ["b"]);
+    assert_eq!(pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("d", 11), 1000).await.unwrap(), ["b"]);
     assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", None).await.unwrap()), ["d", "a", "c"]);
     assert_eq!(ids(&pubsub.items(HOST, "alice", "urn:n", Some(2)).await.unwrap()), ["d", "a"]);
     assert_eq!(pubsub.item(HOST, "alice", "urn:n", "a").await.unwrap(), Some(newer_a));
@@ -1806,12 +1806,19 @@ pub async fn pubsub_publish_order_replace_and_trim(storage: &dyn Storage) {
     let unlimited = NodeConfig { max_items: None, ..config };
     pubsub.create_node(HOST, "alice", "urn:many", &unlimited).await.unwrap();
     for n in 0..250 {
-        pubsub.publish(HOST, "alice", "urn:many", &pubsub_item(&format!("i{n}"), n)).await.unwrap();
+        pubsub.publish(HOST, "alice", "urn:many", &pubsub_item(&format!("i{n}"), n), 1000).await.unwrap();
     }
     let many = pubsub.items(HOST, "alice", "urn:many", None).await.unwrap();
     assert_eq!(many.len(), 250);
     assert_eq!(many[0].id, "i249");
     assert_eq!(many[249].id, "i0");
+    // The service's ceiling bounds "max" and a higher max_items alike.
+    let removed = pubsub.publish(HOST, "alice", "urn:many", &pubsub_item("last", 999), 100).await.unwrap();
+    assert_eq!(removed.len(), 151);
+    assert!(removed.iter().any(|id| id == "i0") && removed.iter().any(|id| id == "i150"));
+    let kept = pubsub.items(HOST, "alice", "urn:many", None).await.unwrap();
+    assert_eq!(kept.len(), 100);
+    assert_eq!((kept[0].id.as_str(), kept[99].id.as_str()), ("last", "i151"));
 }
 
 /// Conformance case: retract and purge; nodes and items are kept apart
@@ -1823,8 +1830,8 @@ pub async fn pubsub_retract_purge_and_isolation(storage: &dyn Storage) {
         [(HOST, "alice", "n1"), (HOST, "alice", "n2"), (HOST, "bob", "n1"), (OTHER_HOST, "alice", "n1")]
     {
         pubsub.create_node(host, user, node, &config).await.unwrap();
-        pubsub.publish(host, user, node, &pubsub_item("x", 1)).await.unwrap();
-        pubsub.publish(host, user, node, &pubsub_item("y", 2)).await.unwrap();
+        pubsub.publish(host, user, node, &pubsub_item("x", 1), 1000).await.unwrap();
+        pubsub.publish(host, user, node, &pubsub_item("y", 2), 1000).await.unwrap();
     }
     assert!(pubsub.retract(HOST, "alice", "n1", "x").await.unwrap());
     assert!(!pubsub.retract(HOST, "alice", "n1", "x").await.unwrap());
@@ -1846,7 +1853,7 @@ pub async fn pubsub_deleted_with_account_and_imported(storage: &dyn Storage) {
     let pubsub = storage.pubsub();
     auth.create_account(HOST, "alice", &[credential("SHA-1", 1)]).await.unwrap();
     pubsub.create_node(HOST, "alice", "urn:n", &NodeConfig::default()).await.unwrap();
-    pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("1", 1)).await.unwrap();
+    pubsub.publish(HOST, "alice", "urn:n", &pubsub_item("1", 1), 1000).await.unwrap();
     pubsub.create_node(HOST, "bob", "urn:n", &NodeConfig::default()).await.unwrap();
     auth.delete_account(HOST, "alice").await.unwrap();
     assert!(pubsub.nodes(HOST, "alice").await.unwrap().is_empty());
@@ -1880,7 +1887,7 @@ pub async fn pubsub_deleted_with_account_and_imported(storage: &dyn Storage) {
         Some(pubsub_item("room1", 1))
     );
     // Publishing after the import makes the new item the newest.
-    pubsub.publish(HOST, "carol", "urn:xmpp:bookmarks:1", &pubsub_item("room0", 0)).await.unwrap();
+    pubsub.publish(HOST, "carol", "urn:xmpp:bookmarks:1", &pubsub_item("room0", 0), 1000).await.unwrap();
     assert_eq!(pubsub.items(HOST, "carol", "urn:xmpp:bookmarks:1", Some(1)).await.unwrap()[0].id, "room0");
     // A second import changes nothing.
     assert_eq!(auth.import_account(HOST, &import).await.unwrap(), ImportOutcome::AlreadyExists);
@@ -1911,7 +1918,7 @@ pub async fn pubsub_invalid_input_is_rejected(storage: &dyn Storage) {
     assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{result:?}");
     pubsub.create_node(HOST, "alice", "n", &config).await.unwrap();
     for id in ["", "a\0", long.as_str()] {
-        let result = pubsub.publish(HOST, "alice", "n", &pubsub_item(id, 1)).await;
+        let result = pubsub.publish(HOST, "alice", "n", &pubsub_item(id, 1), 1000).await;
         assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{id:?}: {result:?}");
     }
     assert!(pubsub.items(HOST, "alice", "n", None).await.unwrap().is_empty());

@@ -48,9 +48,10 @@ struct MemoryNode {
 }
 
 impl MemoryNode {
-    /// Drops the oldest items beyond `max_items`; returns their ids.
-    fn trim(&mut self) -> Vec<String> {
-        let keep = self.config.max_items.map_or(usize::MAX, |max| max as usize);
+    /// Drops the oldest items beyond `max_items` and `ceiling`; returns
+    /// their ids.
+    fn trim(&mut self, ceiling: u32) -> Vec<String> {
+        let keep = self.config.max_items.map_or(ceiling, |max| max.min(ceiling)) as usize;
         let excess = self.items.len().saturating_sub(keep);
         self.items.drain(..excess).map(|item| item.id).collect()
     }
@@ -475,7 +476,7 @@ impl PubsubStore for MemoryStorage {
         let mut state = self.lock()?;
         let stored = state.nodes.get_mut(&key).ok_or(StorageError::NotFound)?;
         stored.config = config.clone();
-        stored.trim();
+        stored.trim(u32::MAX);
         Ok(())
     }
 
@@ -490,6 +491,7 @@ impl PubsubStore for MemoryStorage {
         user: &str,
         node: &str,
         item: &PubsubItem,
+        ceiling: u32,
     ) -> Result<Vec<String>, StorageError> {
         let key = check_node(host, user, node)?;
         validate::pubsub_item(item)?;
@@ -497,7 +499,7 @@ impl PubsubStore for MemoryStorage {
         let stored = state.nodes.get_mut(&key).ok_or(StorageError::NotFound)?;
         stored.items.retain(|existing| existing.id != item.id);
         stored.items.push(item.clone());
-        Ok(stored.trim())
+        Ok(stored.trim(ceiling))
     }
 
     async fn items(
@@ -619,7 +621,7 @@ fn import_one(state: &mut State, host: &str, account: &AccountImport) -> Result<
     }
     for node in &account.pep {
         let mut stored = MemoryNode { config: node.config.clone(), items: node.items.clone() };
-        stored.trim();
+        stored.trim(u32::MAX);
         state.nodes.insert((host.to_owned(), account.username.clone(), node.name.clone()), stored);
     }
     state.last_offline_id = last_id;

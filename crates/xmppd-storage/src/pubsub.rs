@@ -247,10 +247,18 @@ pub trait PubsubStore: Send + Sync {
 
     /// Stores an item as the newest of the node (replacing an item with the
     /// same id), then removes the oldest items beyond the node's
-    /// `max_items`, in one transaction. Returns the ids removed that way.
+    /// `max_items` or beyond `ceiling` (the service's limit, which also
+    /// bounds a node configured with `max`), whichever is lower, in one
+    /// transaction. Returns the ids removed that way.
     /// [`StorageError::NotFound`] if the node does not exist.
-    async fn publish(&self, host: &str, user: &str, node: &str, item: &PubsubItem)
-    -> Result<Vec<String>, StorageError>;
+    async fn publish(
+        &self,
+        host: &str,
+        user: &str,
+        node: &str,
+        item: &PubsubItem,
+        ceiling: u32,
+    ) -> Result<Vec<String>, StorageError>;
 
     /// Up to `limit` (all with `None`) newest items, newest first.
     async fn items(

@@ -1,0 +1,255 @@
+//! Who wants which PEP notifications (XEP-0163 §4.3, §4.4): the `+notify`
+//! features of entity capabilities (XEP-0115) of every available resource
+//! that may see an account's nodes.
+//!
+//! * The caps of local sessions are read once from their own presence
+//!   broadcast (not once per delivery).
+//! * A `ver` seen for the first time is resolved with one disco#info query
+//!   (XEP-0115 §6.2) to an entity announcing it, and verified (§5.4) before
+//!   it is shared by everyone announcing the same `ver`.
+//! * Per account owner, the available resources that may receive its
+//!   notifications (its own, and contacts with a presence subscription to
+//!   it, §4.3.1) and their `ver`, as Prosody's mod_pep keeps them. An entry
+//!   goes with the resource's unavailable presence.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use xmppd_jid::{BareJid, FullJid};
+use xmppd_proto::ns;
+use xmppd_xml::Element;
+
+/// The node names a capabilities `ver` subscribes to (`<node>+notify`).
+pub(crate) type NotifySet = Arc<BTreeSet<String>>;
+
+/// A session's announced caps: `ver` and `node` (XEP-0115 §4).
+pub(crate) type SessionCaps = (Arc<str>, Arc<str>);
+
+/// What is known of one `ver`.
+enum CapsState {
+    /// Resolved and verified.
+    Known(NotifySet),
+    /// A query is under way; these (owner, resource) pairs wait for it.
+    Pending(Vec<(BareJid, FullJid)>),
+}
+
+/// Notification interest of one host.
+#[derive(Default)]
+pub(crate) struct Interest {
+    caps: Mutex<HashMap<Arc<str>, CapsState>>,
+    /// The caps (`ver`, `node`) of each local session that announced them.
+    session_caps: Mutex<HashMap<FullJid, SessionCaps>>,
+    /// Per owner: the resources that receive its notifications, with their
+    /// `ver`.
+    recipients: Mutex<HashMap<BareJid, HashMap<FullJid, Arc<str>>>>,
+}
+
+/// What [`Interest::note_recipient`] found out.
+pub(crate) enum Noted {
+    /// Nothing changed (same `ver` as before).
+    Unchanged,
+    /// New or changed, with known features: send the last items.
+    Known(NotifySet),
+    /// New or changed, `ver` unknown: query it (the first asker only).
+    Resolve,
+    /// New or changed, a query for this `ver` is under way already.
+    Waiting,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Interest {
+    /// Records a local session's caps from its presence broadcast; `None`
+    /// forgets them (unavailable, or presence without caps).
+    pub(crate) fn set_session_caps(&self, session: &FullJid, ver: Option<SessionCaps>) {
+        let mut caps = lock(&self.session_caps);
+        match ver {
+            Some(ver) => {
+                caps.insert(session.clone(), ver);
+            }
+            None => {
+                caps.remove(session);
+            }
+        }
+    }
+
+    /// A local session's caps, if it announced them.
+    pub(crate) fn session_caps(&self, session: &FullJid) -> Option<SessionCaps> {
+        lock(&self.session_caps).get(session).cloned()
+    }
+
+    /// Records that `resource` (with caps `ver`) receives `owner`'s
+    /// notifications.
+    pub(crate) fn note_recipient(&self, owner: &BareJid, resource: &FullJid, ver: Arc<str>) -> Noted {
+        {
+            let mut recipients = lock(&self.recipients);
+            let known = recipients.entry(owner.clone()).or_default();
+            if known.get(resource).is_some_and(|old| *old == ver) {
+                return Noted::Unchanged;
+            }
+            known.insert(resource.clone(), ver.clone());
+        }
+        let mut caps = lock(&self.caps);
+        match caps.get_mut(&ver) {
+            Some(CapsState::Known(set)) => Noted::Known(set.clone()),
+            Some(CapsState::Pending(waiting)) => {
+                waiting.push((owner.clone(), resource.clone()));
+                Noted::Waiting
+            }
+            None => {
+                caps.insert(ver, CapsState::Pending(vec![(owner.clone(), resource.clone())]));
+                Noted::Resolve
+            }
+        }
+    }
+
+    /// `resource` no longer receives `owner`'s notifications.
+    pub(crate) fn forget_recipient(&self, owner: &BareJid, resource: &FullJid) {
+        let mut recipients = lock(&self.recipients);
+        if let Some(known) = recipients.get_mut(owner) {
+            known.remove(resource);
+            if known.is_empty() {
+                recipients.remove(owner);
+            }
+        }
+    }
+
+    /// The owner's recipients interested in `node`.
+    pub(crate) fn interested(&self, owner: &BareJid, node: &str) -> Vec<FullJid> {
+        let candidates: Vec<(FullJid, Arc<str>)> = match lock(&self.recipients).get(owner) {
+            Some(known) => known.iter().map(|(jid, ver)| (jid.clone(), ver.clone())).collect(),
+            None => return Vec::new(),
+        };
+        let caps = lock(&self.caps);
+        candidates
+            .into_iter()
+            .filter(|(_, ver)| matches!(caps.get(ver), Some(CapsState::Known(set)) if set.contains(node)))
+            .map(|(jid, _)| jid)
+            .collect()
+    }
+
+    /// Stores the outcome of resolving `ver` (`None`: the query failed or
+    /// the answer did not match the hash; the `ver` is forgotten so that a
+    /// later announcement tries again) and returns the pairs that waited.
+    pub(crate) fn resolved(&self, ver: &Arc<str>, notify: Option<NotifySet>) -> Vec<(BareJid, FullJid)> {
+        let mut caps = lock(&self.caps);
+        let waiting = match caps.remove(ver) {
+            Some(CapsState::Pending(waiting)) => waiting,
+            _ => Vec::new(),
+        };
+        if let Some(set) = notify {
+            caps.insert(ver.clone(), CapsState::Known(set));
+        } else {
+            // Let the waiting resources ask again on their next presence.
+            let mut recipients = lock(&self.recipients);
+            for (owner, resource) in &waiting {
+                if let Some(known) = recipients.get_mut(owner)
+                    && known.get(resource).is_some_and(|old| old == ver)
+                {
+                    known.remove(resource);
+                }
+            }
+        }
+        waiting
+    }
+}
+
+/// The `ver` and `node` of a presence's XEP-0115 `<c/>` (§4), if it has one
+/// with a hash this server can verify (`sha-1`, §5.1) — legacy caps without
+/// `hash` (§9) are ignored.
+pub(crate) fn caps_of(presence: &Element) -> Option<SessionCaps> {
+    let c = presence.get_child("c", ns::CAPS)?;
+    if c.attr("hash")? != "sha-1" {
+        return None;
+    }
+    Some((Arc::from(c.attr("ver")?), Arc::from(c.attr("node")?)))
+}
+
+/// The `+notify` nodes of a disco#info answer, if its verification string
+/// is `ver` (XEP-0115 §5.4: an answer that does not hash to the announced
+/// `ver` MUST NOT be cached).
+pub(crate) fn notify_set(query: &Element, ver: &str) -> Option<NotifySet> {
+    let identities: Vec<xmppd_proto::caps::Identity> = query
+        .children()
+        .filter(|child| child.name() == "identity" && child.ns() == ns::DISCO_INFO)
+        .map(|identity| xmppd_proto::caps::Identity {
+            category: identity.attr("category").unwrap_or_default().to_owned(),
+            kind: identity.attr("type").unwrap_or_default().to_owned(),
+            lang: identity.attr("xml:lang").map(str::to_owned),
+            name: identity.attr("name").map(str::to_owned),
+        })
+        .collect();
+    let features: Vec<String> = query
+        .children()
+        .filter(|child| child.name() == "feature" && child.ns() == ns::DISCO_INFO)
+        .filter_map(|feature| feature.attr("var").map(str::to_owned))
+        .collect();
+    let forms: Vec<Element> = query.children().filter(|child| child.ns() == ns::DATA_FORMS).cloned().collect();
+    let feature_refs: Vec<&str> = features.iter().map(String::as_str).collect();
+    if xmppd_proto::caps::verification_string(&identities, &feature_refs, &forms) != ver {
+        return None;
+    }
+    Some(Arc::new(features.iter().filter_map(|feature| feature.strip_suffix("+notify")).map(str::to_owned).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full(jid: &str) -> FullJid {
+        jid.parse::<xmppd_jid::Jid>().ok().and_then(|j| j.try_into_full().ok()).unwrap_or_else(|| panic!("{jid}"))
+    }
+
+    fn bare(jid: &str) -> BareJid {
+        jid.parse().unwrap_or_else(|_| panic!("{jid}"))
+    }
+
+    #[test]
+    fn recipients_follow_caps_resolution() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        let phone = full("bob@example.org/phone");
+        let laptop = full("bob@example.org/laptop");
+        let ver: Arc<str> = Arc::from("v1");
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver.clone()), Noted::Resolve));
+        assert!(matches!(interest.note_recipient(&owner, &laptop, ver.clone()), Noted::Waiting));
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver.clone()), Noted::Unchanged));
+        assert!(interest.interested(&owner, "urn:nick").is_empty(), "unknown until resolved");
+        let set: NotifySet = Arc::new(["urn:nick".to_owned()].into_iter().collect());
+        let waited = interest.resolved(&ver, Some(set));
+        assert_eq!(waited.len(), 2);
+        let mut got = interest.interested(&owner, "urn:nick");
+        got.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        assert_eq!(got, [laptop.clone(), phone.clone()]);
+        assert!(interest.interested(&owner, "urn:other").is_empty());
+        interest.forget_recipient(&owner, &phone);
+        assert_eq!(interest.interested(&owner, "urn:nick"), [laptop]);
+    }
+
+    #[test]
+    fn failed_resolution_is_retried() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        let phone = full("bob@example.org/phone");
+        let ver: Arc<str> = Arc::from("bad");
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver.clone()), Noted::Resolve));
+        interest.resolved(&ver, None);
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver), Noted::Resolve));
+    }
+
+    #[test]
+    fn notify_set_checks_the_hash() {
+        // XEP-0115 §5.2 simple generation example.
+        let xml = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+            <identity category='client' name='Exodus 0.9.1' type='pc'/>\
+            <feature var='http://jabber.org/protocol/caps'/>\
+            <feature var='http://jabber.org/protocol/disco#info'/>\
+            <feature var='http://jabber.org/protocol/disco#items'/>\
+            <feature var='http://jabber.org/protocol/muc'/></query>";
+        let query = Element::parse_standalone(xml.as_bytes(), ns::DISCO_INFO).expect("valid");
+        assert!(notify_set(&query, "QgayPKawpkPSDYmwT/WM94uAlu0=").is_some_and(|set| set.is_empty()));
+        assert!(notify_set(&query, "wrong").is_none());
+    }
+}
