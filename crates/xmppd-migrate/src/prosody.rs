@@ -1158,7 +1158,7 @@ impl ProsodyReader {
             }
             nodes.sort_by(|a, b| a.0.cmp(b.0));
             for (name, value) in nodes {
-                match self.pep_node(host, stem, name, value) {
+                match self.pep_node(host, stem, name, value, &mut skipped) {
                     Ok(node) => user.pep.push(node),
                     Err(error) => skipped.push(error),
                 }
@@ -1167,8 +1167,16 @@ impl ProsodyReader {
         Ok((user, skipped))
     }
 
-    /// One PEP node of the `pep` store and its `pep_<node>` items.
-    fn pep_node(&self, host: &HostState, stem: &str, name: &str, value: &LuaValue) -> Result<PepNode, UserError> {
+    /// One PEP node of the `pep` store and its `pep_<node>` items; items
+    /// that cannot be read are added to `skipped`.
+    fn pep_node(
+        &self,
+        host: &HostState,
+        stem: &str,
+        name: &str,
+        value: &LuaValue,
+        skipped: &mut Vec<UserError>,
+    ) -> Result<PepNode, UserError> {
         let pep_path = host.dir.join("pep").join(format!("{stem}.dat"));
         let config = match value {
             // COMPAT: before Prosody 0.11 the store only said that the node
@@ -1199,8 +1207,13 @@ impl ProsodyReader {
         if let Some(data) = self.read_file(&items_path)? {
             let list = parse_list(&data).map_err(|error| UserError::lua(&items_path, error))?;
             for (line, item) in list {
-                let item = pep_item(&item)
-                    .map_err(|message| UserError::item(&items_path, line, format!("PEP node '{name}': {message}")))?;
+                let item = match pep_item(&item) {
+                    Ok(item) => item,
+                    Err(message) => {
+                        skipped.push(UserError::item(&items_path, line, format!("PEP node '{name}': {message}")));
+                        continue;
+                    }
+                };
                 // Prosody replaces an item on republication: the last copy
                 // is the current one.
                 items.retain(|other| other.id != item.id);

@@ -288,6 +288,101 @@ fn bad_users_are_skipped_with_their_file() {
     assert!(obrien.contains("accounts/o%27brien.dat") && obrien.contains("invalid user name"), "{obrien}");
 }
 
+/// PEP nodes as Prosody 13's `mod_pep` stores them (the `pep` map and one
+/// `pep_<node>` archive per node, as a real Prosody wrote them), read as a
+/// `pubsub#node_config` form and items oldest first; a node whose
+/// configuration the check refuses and an item without a key are skipped
+/// with their file (and line), and the rest of the account is kept.
+#[test]
+fn pep_nodes_and_items() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("localhost");
+    write(&host.join("accounts/romeo.dat"), "return { password = \"x\" };\n");
+    write(
+        &host.join("pep/romeo.dat"),
+        r#"return {
+	["http://jabber.org/protocol/nick"] = {
+		["name"] = "http://jabber.org/protocol/nick";
+		["config"] = {
+			["access_model"] = "open";
+			["max_items"] = 2;
+			["notify_items"] = false;
+			["roster_groups_allowed"] = { "Friends", "Family" };
+		};
+		["subscribers"] = {};
+		["affiliations"] = {};
+	};
+	["old"] = true;
+	["bad"] = { ["name"] = "bad"; ["config"] = { ["access_model"] = "everyone" } };
+	["broken"] = { ["config"] = {} };
+};
+"#,
+    );
+    let items = "pep_http%3a%2f%2fjabber%2eorg%2fprotocol%2fnick/romeo.list";
+    write(
+        &host.join(items),
+        r#"item({
+	"Ro";
+	["when"] = 1700000000.5;
+	["key"] = "first";
+	["attr"] = {
+		["xmlns"] = "http://jabber.org/protocol/nick";
+		["stamp"] = "2023-11-14T22:13:20.500000Z";
+	};
+	["name"] = "nick";
+	["with"] = "romeo@localhost/orchard";
+});
+item({
+	"Romy";
+	["when"] = 1700000001;
+	["key"] = "current";
+	["attr"] = {
+		["xmlns"] = "http://jabber.org/protocol/nick";
+		["stamp"] = "2023-11-14T22:13:21Z";
+	};
+	["name"] = "nick";
+});
+"#,
+    );
+    write(&host.join("pep_broken/romeo.list"), "item({ [\"name\"] = \"x\"; [\"attr\"] = {} });\n");
+    let check: xmppd_migrate::NodeConfigCheck = |form| match form.value("pubsub#access_model") {
+        Some("open" | "presence") | None => Ok(()),
+        Some(other) => Err(format!("invalid access model {other}")),
+    };
+    let (users, errors) = collect(ProsodyReader::open(dir.path()).unwrap().with_node_config_check(check));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().all(|error| matches!(error, Error::InvalidRecord { .. })));
+    let bad = errors[0].to_string();
+    assert!(bad.contains("pep/romeo.dat") && bad.contains("PEP node 'bad': invalid access model everyone"), "{bad}");
+    let broken = errors[1].to_string();
+    assert!(broken.contains("pep_broken/romeo.list:1:1") && broken.contains("without a key"), "{broken}");
+
+    let romeo = &users[0].1;
+    let names: Vec<&str> = romeo.pep.iter().map(|node| node.name.as_str()).collect();
+    assert_eq!(names, ["broken", "http://jabber.org/protocol/nick", "old"]);
+    assert!(romeo.pep[0].items.is_empty());
+    let nick = &romeo.pep[1];
+    let form = nick.config.as_ref().unwrap();
+    assert_eq!(form.form_type_value(), Some("http://jabber.org/protocol/pubsub#node_config"));
+    assert_eq!(form.value("pubsub#access_model"), Some("open"));
+    assert_eq!(form.value("pubsub#max_items"), Some("2"));
+    assert_eq!(form.value("pubsub#deliver_notifications"), Some("0"));
+    assert_eq!(form.values("pubsub#roster_groups_allowed"), ["Friends", "Family"]);
+    let ids: Vec<&str> = nick.items.iter().map(|item| item.id.as_str()).collect();
+    assert_eq!(ids, ["first", "current"]);
+    let first = &nick.items[0];
+    assert_eq!(first.publisher.as_deref(), Some("romeo@localhost/orchard"));
+    assert_eq!(first.published, Timestamp::parse("2023-11-14T22:13:20.5Z"));
+    let payload = first.payload.as_ref().unwrap();
+    assert!(payload.is("nick", "http://jabber.org/protocol/nick"));
+    assert_eq!(payload.attr("stamp"), None);
+    assert_eq!(payload.text(), "Ro");
+    assert_eq!(nick.items[1].publisher, None);
+    // COMPAT: a node stored as `true` (before Prosody 0.11) has defaults.
+    assert_eq!(romeo.pep[2].config, None);
+    assert!(romeo.pep[2].items.is_empty());
+}
+
 #[test]
 fn unreadable_data_dir_is_fatal() {
     let dir = tempfile::tempdir().unwrap();

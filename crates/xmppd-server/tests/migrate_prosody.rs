@@ -1,6 +1,7 @@
 //! `xmppd import --from prosody`: accounts made by the real `prosodyctl`
 //! keep their passwords on xmppd (Prosody stores SCRAM keys; they are
-//! imported as they are).
+//! imported as they are), and a PEP node that Prosody's own `util.pubsub`
+//! stored arrives with its configuration and item.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -51,8 +52,9 @@ async fn accounts_from_prosody_keep_their_passwords() {
         assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
     }
 
-    // Roster and vCard written by Prosody's own storage modules (what
-    // mod_roster and mod_vcard do), when Lua is there.
+    // Roster, vCard and a PEP node written by Prosody's own storage
+    // modules (what mod_roster, mod_vcard and mod_pep do), when Lua is
+    // there.
     let populated = match (find_program("lua5.4"), prosody_source_dir(&prosodyctl)) {
         (Some(lua), Some(source)) => {
             let script = dir.path().join("populate.lua");
@@ -74,6 +76,26 @@ async fn accounts_from_prosody_keep_their_passwords() {
     let server = TestServer::start("", &[]);
     let report = server.cli(&["import", "--from", "prosody", data.to_str().unwrap()]).unwrap();
     assert!(report.contains("2 account(s) created, 0 already present, 0 skipped"), "{report}");
+    if populated {
+        assert!(report.contains("1 PEP node(s), 1 PEP item(s)"), "{report}");
+        let export = server.dir.path().join("export.xml");
+        server.cli(&["export", export.to_str().unwrap()]).unwrap();
+        let export = std::fs::read_to_string(export).unwrap();
+        assert!(
+            export
+                .contains("<configure node='http://jabber.org/protocol/nick'><x xmlns='jabber:x:data' type='submit'>")
+                && export.contains("<field var='pubsub#access_model'><value>open</value></field>"),
+            "{export}"
+        );
+        assert!(
+            export.contains(
+                "<items node='http://jabber.org/protocol/nick'><item id='current' \
+                 publisher='romeo@localhost/orchard'><nick xmlns='http://jabber.org/protocol/nick'>Romy</nick>\
+                 </item></items>"
+            ),
+            "{export}"
+        );
+    }
     // Running it again changes nothing.
     let again = server.cli(&["import", "--from", "prosody", data.to_str().unwrap()]).unwrap();
     assert!(again.contains("0 account(s) created, 2 already present"), "{again}");
@@ -110,13 +132,19 @@ fn prosody_source_dir(prosodyctl: &std::path::Path) -> Option<PathBuf> {
 }
 
 /// Stores romeo's roster and vCard through Prosody's datamanager and stanza
-/// modules.
+/// modules, and a PEP node with one item through `util.pubsub` with the
+/// stores `mod_pep` gives it: the `pep` map (one key-value file) for nodes
+/// and a `pep_<node>` archive for items, whose entries are what
+/// `mod_storage_internal`'s `archive:append` writes (the preserialized
+/// payload with `key`, `when`, `with` and the attribute `stamp`).
 const POPULATE: &str = r#"
 local source, data = arg[1], arg[2]
 package.path = source .. "/../?.lua;" .. package.path
 package.cpath = source .. "/../?.so;" .. package.cpath
 local dm = require "prosody.util.datamanager"
 local st = require "prosody.util.stanza"
+local pubsub = require "prosody.util.pubsub"
+local datetime = require "prosody.util.datetime"
 dm.set_data_path(data)
 assert(dm.store("romeo", "localhost", "roster", {
   [false] = { version = 2 },
@@ -124,4 +152,35 @@ assert(dm.store("romeo", "localhost", "roster", {
 }))
 local vcard = st.stanza("vCard", { xmlns = "vcard-temp" }):text_tag("FN", "Romeo Montague")
 assert(dm.store("romeo", "localhost", "vcard", st.preserialize(vcard)))
+
+local nodes = {}
+local nodestore = {}
+function nodestore:get(node) return nodes[node] end
+function nodestore:set(node, value) nodes[node] = value; return dm.store("romeo", "localhost", "pep", nodes) end
+function nodestore:users() return pairs(nodes) end
+local function itemstore(_, node)
+  local store = {}
+  function store:set(key, value)
+    local payload = st.preserialize(st.clone(value.tags[1]))
+    payload.key, payload.when, payload.with = key, os.time(), value.attr.publisher
+    payload.attr.stamp = datetime.datetime(payload.when)
+    return dm.list_append("romeo", "localhost", "pep_" .. node, payload)
+  end
+  function store:get() return nil end
+  function store:items() return function() end end
+  function store:head() return nil end
+  function store:resize() return true end
+  function store:clear() return true end
+  return store
+end
+local service = pubsub.new({
+  nodestore = nodestore,
+  itemstore = itemstore,
+  node_defaults = { max_items = 1, access_model = "presence", send_last_published_item = "on_sub_and_presence" },
+})
+local nick = "http://jabber.org/protocol/nick"
+assert(service:create(nick, true, { access_model = "open" }))
+local item = st.stanza("item", { id = "current", publisher = "romeo@localhost/orchard", xmlns = "http://jabber.org/protocol/pubsub" })
+  :tag("nick", { xmlns = nick }):text("Romy"):up()
+assert(service:publish(nick, true, "current", item))
 "#;
