@@ -4,11 +4,13 @@ and XEP-0163 interests. Exit status 0 on success; each passed step prints a
 line the Rust test looks for.
 
 usage: slixmpp_pep.py PORT SCENARIO PASSWORD
-  SCENARIO: pep
+  SCENARIO: pep | avatar
 Accounts alice, bob and carol @localhost must exist.
 """
 
 import asyncio
+import base64
+import hashlib
 import sys
 
 from slixmpp.exceptions import IqError
@@ -210,7 +212,85 @@ async def pep():
     await asyncio.sleep(0.3)
 
 
-SCENARIOS = {"pep": pep}
+NS_AVATAR_DATA = "urn:xmpp:avatar:data"
+NS_AVATAR_METADATA = "urn:xmpp:avatar:metadata"
+NS_VCARD_UPDATE = "vcard-temp:x:update"
+
+
+async def expect_photo_presence(client, from_bare, photo_hash):
+    while True:
+        presence = await asyncio.wait_for(client.presences.get(), TIMEOUT)
+        if presence["from"].bare != from_bare or presence["type"] not in ("available", ""):
+            continue
+        photo = presence.xml.find(f"{{{NS_VCARD_UPDATE}}}x/{{{NS_VCARD_UPDATE}}}photo")
+        if photo is not None and photo.text == photo_hash:
+            return
+
+
+async def avatar():
+    """XEP-0398: PEP avatar → vCard, vCard → PEP avatar, hash in presence."""
+    # No xep_0153 plugin: it would put its own (possibly empty) photo in
+    # presence, which the server must leave alone.
+    plugins = ("xep_0054", "xep_0084")
+    alice = make_client("alice", interests=(NS_AVATAR_METADATA,))
+    bob = make_client("bob", interests=(NS_AVATAR_METADATA,))
+    for client in (alice, bob):
+        for plugin in plugins:
+            client.register_plugin(plugin)
+        client.presences = asyncio.Queue()
+        client.add_event_handler("presence", lambda p, c=client: c.presences.put_nowait(p))
+    await online(alice, bob)
+    await mutual(alice, bob)
+    await asyncio.sleep(0.3)
+
+    info = await alice["xep_0030"].get_info(jid="alice@localhost", timeout=TIMEOUT)
+    assert "urn:xmpp:pep-vcard-conversion:0" in info["disco_info"]["features"], info
+    print("disco: pep-vcard-conversion announced")
+
+    # A XEP-0084 upload as modern clients do it: data, then metadata, open.
+    image = bytes(range(256)) * 4
+    image_id = hashlib.sha1(image).hexdigest()
+    await alice["xep_0084"].publish_avatar(image, options=options(access_model="open"), timeout=TIMEOUT)
+    await alice["xep_0084"].publish_avatar_metadata({"id": image_id, "type": "image/png", "bytes": len(image)},
+                                                    options=options(access_model="open"), timeout=TIMEOUT)
+    msg = await expect_event(bob, "publish", NS_AVATAR_METADATA, "metadata notified")
+    assert msg.xml.find(f".//{{{NS_AVATAR_METADATA}}}info").get("id") == image_id
+    vcard = await bob["xep_0054"].get_vcard("alice@localhost", timeout=TIMEOUT)
+    photo = vcard["vcard_temp"]["PHOTO"]
+    assert photo["BINVAL"] == image, "vCard photo differs from the PEP avatar"
+    assert photo["TYPE"] == "image/png", photo["TYPE"]
+    print("PEP avatar copied into the vCard")
+
+    while not bob.presences.empty():
+        bob.presences.get_nowait()
+    alice.send_presence(pstatus="back")
+    await expect_photo_presence(bob, "alice@localhost", image_id)
+    print("presence carries the avatar hash")
+
+    # A vCard upload as older clients do it: the avatar appears in PEP.
+    second = b"second avatar" * 20
+    second_id = hashlib.sha1(second).hexdigest()
+    card = bob["xep_0054"].make_vcard()
+    card["FN"] = "Alice"
+    card["PHOTO"]["TYPE"] = "image/jpeg"
+    card["PHOTO"]["BINVAL"] = second
+    await alice["xep_0054"].publish_vcard(card, timeout=TIMEOUT)
+    msg = await expect_event(bob, "publish", NS_AVATAR_METADATA, "vCard photo published to PEP")
+    info = msg.xml.find(f".//{{{NS_AVATAR_METADATA}}}info")
+    assert (info.get("id"), info.get("type"), info.get("bytes")) == (second_id, "image/jpeg", str(len(second))), info.attrib
+    items = await bob["xep_0060"].get_items("alice@localhost", NS_AVATAR_DATA, item_ids=[second_id], timeout=TIMEOUT)
+    data = items.xml.find(f".//{{{NS_AVATAR_DATA}}}data")
+    assert base64.b64decode(data.text) == second
+    alice.send_presence(pstatus="again")
+    await expect_photo_presence(bob, "alice@localhost", second_id)
+    print("vCard avatar published to PEP and announced in presence")
+
+    for c in (alice, bob):
+        c.disconnect()
+    await asyncio.sleep(0.3)
+
+
+SCENARIOS = {"pep": pep, "avatar": avatar}
 
 if __name__ == "__main__":
     xmppd_client.run(lambda: SCENARIOS[SCENARIO](), TIMEOUT * 8, print_traceback=True)

@@ -74,6 +74,23 @@ pub trait StanzaHook: Send + Sync {
     async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow;
 }
 
+/// Rewrites stanzas a local client sent, before any [`StanzaHook`] of
+/// [`StanzaHookPoint::Outbound`] sees them (e.g. XEP-0398 puts the avatar
+/// hash into presence on the user's behalf).
+#[async_trait]
+pub trait StanzaRewriter: Send + Sync {
+    /// The stanza to go on with instead of `stanza`, or `None` to leave it.
+    async fn rewrite(&self, server: &Arc<Server>, stanza: &Stanza) -> Option<Stanza>;
+}
+
+/// A registered rewriter.
+pub(crate) struct RewriterEntry {
+    pub(crate) module: &'static str,
+    pub(crate) priority: i32,
+    pub(crate) kinds: KindSet,
+    pub(crate) rewriter: Arc<dyn StanzaRewriter>,
+}
+
 /// A hook on session lifecycle events.
 #[async_trait]
 pub trait SessionHook: Send + Sync {
@@ -133,6 +150,7 @@ impl KindSet {
 #[derive(Default)]
 pub(crate) struct HookTable {
     stanza: [Vec<StanzaHookEntry>; StanzaHookPoint::COUNT],
+    rewriters: Vec<RewriterEntry>,
     bound: Vec<SessionHookEntry>,
     initial_presence: Vec<SessionHookEntry>,
     closed: Vec<SessionHookEntry>,
@@ -144,6 +162,16 @@ impl HookTable {
         list.push(entry);
         // Stable: equal priorities keep registration order.
         list.sort_by_key(|e| std::cmp::Reverse(e.priority));
+    }
+
+    pub(crate) fn add_rewriter(&mut self, entry: RewriterEntry) {
+        self.rewriters.push(entry);
+        self.rewriters.sort_by_key(|e| std::cmp::Reverse(e.priority));
+    }
+
+    /// The outbound rewriters that want this stanza kind, in order.
+    pub(crate) fn rewriters(&self, kind: StanzaKind) -> Vec<Arc<dyn StanzaRewriter>> {
+        self.rewriters.iter().filter(|e| e.kinds.contains(kind)).map(|e| e.rewriter.clone()).collect()
     }
 
     pub(crate) fn add_session(&mut self, point: SessionHookPoint, entry: SessionHookEntry) {
@@ -180,6 +208,9 @@ impl HookTable {
     /// `(point, module, priority)` of every hook, for docs and debugging.
     pub(crate) fn describe(&self) -> Vec<(String, &'static str, i32)> {
         let mut out = Vec::new();
+        for e in &self.rewriters {
+            out.push(("outbound-rewrite".to_owned(), e.module, e.priority));
+        }
         for (index, name) in ["outbound", "inbound", "undeliverable"].iter().enumerate() {
             for e in &self.stanza[index] {
                 out.push(((*name).to_owned(), e.module, e.priority));

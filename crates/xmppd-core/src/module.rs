@@ -13,7 +13,8 @@ use xmppd_xml::Element;
 
 use crate::adhoc::{AdhocCommand, AdhocCommandEntry, CommandAccess};
 use crate::hooks::{
-    HookTable, KindSet, SessionHook, SessionHookEntry, SessionHookPoint, StanzaHook, StanzaHookEntry, StanzaHookPoint,
+    HookTable, KindSet, RewriterEntry, SessionHook, SessionHookEntry, SessionHookPoint, StanzaHook, StanzaHookEntry,
+    StanzaHookPoint, StanzaRewriter,
 };
 use crate::server::Server;
 use crate::stanza::{IqType, Stanza};
@@ -337,6 +338,14 @@ impl ModuleContext<'_> {
     ) {
         let entry = StanzaHookEntry { module: self.module, priority, kinds, hook: Arc::new(hook) };
         self.registrations.hooks.add_stanza(point, entry);
+    }
+
+    /// Rewrites stanzas of the kinds in `kinds` that local clients send,
+    /// before the outbound hooks; higher `priority` runs first, each on the
+    /// previous one's output.
+    pub fn outbound_rewriter(&mut self, kinds: KindSet, priority: i32, rewriter: impl StanzaRewriter + 'static) {
+        let entry = RewriterEntry { module: self.module, priority, kinds, rewriter: Arc::new(rewriter) };
+        self.registrations.hooks.add_rewriter(entry);
     }
 
     /// Hooks into session lifecycle events; higher `priority` runs first.

@@ -431,6 +431,13 @@ impl Server {
             None
         };
         let domain = stanza.from().to_domain_jid();
+        if let Some(host) = self.hosts.get(&domain) {
+            for rewriter in host.hooks.rewriters(stanza.kind()) {
+                if let Some(rewritten) = rewriter.rewrite(self, &stanza).await {
+                    stanza = rewritten;
+                }
+            }
+        }
         if self.run_stanza_hooks(&domain, StanzaHookPoint::Outbound, &stanza).await != HookFlow::Handled {
             self.route(stanza).await;
         }

@@ -38,7 +38,7 @@ use crate::private::{internal, own_account, set_or_delete};
 pub const NS: &str = "vcard-temp";
 
 /// The key-value store holding vCards (one value per account, empty key).
-const STORE: &str = "vcard";
+pub const STORE: &str = "vcard";
 
 /// The module declaration.
 pub static MODULE: ModuleDef = ModuleDef {

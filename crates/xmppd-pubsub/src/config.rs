@@ -112,7 +112,7 @@ pub enum Strictness {
     /// An unknown field or a bad value is an error (configuration and
     /// creation requests, XEP-0060 §8.2.5.3).
     Strict,
-    /// Unknown fields are skipped (XEP-0227 §4.6.1: "importers SHOULD
+    /// Unknown fields are skipped (XEP-0227 §4.10.1: "importers SHOULD
     /// ignore node configuration options that the target server
     /// implementation doesn't recognise"); bad values are still errors.
     IgnoreUnknown,

@@ -2,13 +2,15 @@
 //!
 //! * [`config`]: node configuration forms (XEP-0060 §16.4.3) to and from
 //!   the storage's node configuration, shared by the service and by
-//!   `xmppd import` (XEP-0227 §4.6).
+//!   `xmppd import` (XEP-0227 §4.10).
 //! * [`pep`]: the personal eventing service of every account (XEP-0163).
+//! * [`vcard_avatar`]: avatar conversion between PEP and vCard (XEP-0398).
 #![warn(missing_docs)]
 
 pub mod config;
 mod interest;
 pub mod pep;
+pub mod vcard_avatar;
 
 /// Errors of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -54,6 +54,9 @@ pub static MODULE: ModuleDef = ModuleDef {
         Protocol { spec: "XEP-0060", version: "1.26.0", support: Support::Partial },
         Protocol { spec: "XEP-0222", version: "1.0.1", support: Support::Complete },
         Protocol { spec: "XEP-0223", version: "1.1.1", support: Support::Complete },
+        // With `vcard_conversion` (the default): see `vcard_avatar`.
+        Protocol { spec: "XEP-0398", version: "0.2.1", support: Support::Complete },
+        Protocol { spec: "XEP-0153", version: "1.1", support: Support::Complete },
     ],
     start,
 };
@@ -71,11 +74,14 @@ pub struct PepConfig {
     /// ones get `not-acceptable` with `<payload-too-big/>` (XEP-0060
     /// §7.1.3.5). The default leaves room for XEP-0084 avatar data.
     pub max_payload_bytes: usize,
+    /// Convert avatars between PEP and vCard and put the avatar hash into
+    /// presence (XEP-0398, XEP-0153).
+    pub vcard_conversion: bool,
 }
 
 impl Default for PepConfig {
     fn default() -> Self {
-        PepConfig { max_items: 256, max_nodes: 256, max_payload_bytes: 192 * 1024 }
+        PepConfig { max_items: 256, max_nodes: 256, max_payload_bytes: 192 * 1024, vcard_conversion: true }
     }
 }
 
@@ -116,7 +122,11 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     if config.max_items == 0 {
         return Err("modules.settings.pep.max_items: must be at least 1".into());
     }
+    let conversion = config.vcard_conversion;
     let service = Arc::new(Pep { config, interest: Interest::default() });
+    if conversion {
+        crate::vcard_avatar::start(ctx, service.clone());
+    }
     // XEP-0163 §6.1: the account's bare JID is a pubsub/pep service; the
     // host says so too (as ejabberd does) for clients that look there.
     ctx.account_disco_identity("pubsub", "pep");
@@ -149,7 +159,7 @@ pub(crate) struct Pep {
 
 /// A failed request: the defined condition and the XEP-0060
 /// application-specific one (in [`NS_ERRORS`]), if any.
-type Failure = (StanzaErrorCondition, Option<&'static str>);
+pub(crate) type Failure = (StanzaErrorCondition, Option<&'static str>);
 
 fn fail(condition: StanzaErrorCondition) -> Failure {
     (condition, None)
@@ -320,6 +330,38 @@ impl Pep {
                 )
                 .build(),
         ))
+    }
+
+    /// Publishes an item on the owner's behalf (XEP-0398 conversions):
+    /// creates the node with `create_config` if needed, stores the item and
+    /// notifies.
+    pub(crate) async fn publish_internal(
+        &self,
+        server: &Arc<Server>,
+        owner: &BareJid,
+        node: &str,
+        id: &str,
+        payload: &Element,
+        create_config: &NodeConfig,
+    ) -> Result<(), Failure> {
+        let (host, user) = parts(owner)?;
+        let store = server.pubsub();
+        let config = match store.node(host, user, node).await.map_err(internal)? {
+            Some(config) => config,
+            None => {
+                self.create_node(server, owner, node, create_config).await?;
+                create_config.clone()
+            }
+        };
+        let item = PubsubItem {
+            id: id.to_owned(),
+            publisher: Some(owner.as_str().to_owned()),
+            published_ms: now_ms(),
+            payload: payload.to_bytes(),
+        };
+        store.publish(host, user, node, &item, self.config.max_items).await.map_err(internal)?;
+        self.notify(server, owner, node, &config, event_items(node, &item, &config)).await;
+        Ok(())
     }
 
     /// Creates a node, within the per-account node limit.

@@ -25,7 +25,7 @@ pub struct AccountImport {
     /// Its offline messages as (stamp in ms since the Unix epoch, stanza),
     /// oldest first; they get increasing ids in this order.
     pub offline: Vec<(i64, Vec<u8>)>,
-    /// Its PEP nodes with their items (XEP-0163, XEP-0227 §4.6), each name
+    /// Its PEP nodes with their items (XEP-0163, XEP-0227 §4.10), each name
     /// at most once.
     pub pep: Vec<ImportedNode>,
 }

@@ -209,7 +209,7 @@ pub struct PubsubNode {
     pub config: NodeConfig,
 }
 
-/// A node with its items, as an import writes it (XEP-0227 §4.6).
+/// A node with its items, as an import writes it (XEP-0227 §4.10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportedNode {
     /// The node name.
