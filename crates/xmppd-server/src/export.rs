@@ -135,7 +135,8 @@ pub fn hosts(config: &Config, only: Option<&str>) -> Result<Vec<DomainJid>, Stri
 /// the summary goes to standard error.
 pub async fn run(config: &Config, host: Option<&str>, file: &Path) -> Result<(), String> {
     let hosts = hosts(config, host)?;
-    let (stores, pubsub) = storage::open_with_pubsub(config).await?;
+    let stores = storage::open(config).await?;
+    let pubsub = stores.pubsub.clone();
     let to_stdout = file.as_os_str() == "-";
     let (out, partial): (Box<dyn Write>, Option<PathBuf>) = if to_stdout {
         (Box::new(std::io::stdout().lock()), None)

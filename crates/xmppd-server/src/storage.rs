@@ -1,20 +1,11 @@
 //! Opening the configured storage backend.
 
-use std::sync::Arc;
-
 use xmppd_core::{Config, Stores};
-use xmppd_storage::{PubsubStore, Storage as _};
 use xmppd_storage_sql::{SqlConfig, SqlStorage};
 
 /// Connects to the backend named in `[storage]` and runs migrations.
 pub async fn open(config: &Config) -> Result<Stores, String> {
     Ok(Stores::of(&connect(config).await?))
-}
-
-/// [`open`], and the PEP store of the same backend (for `xmppd export`).
-pub async fn open_with_pubsub(config: &Config) -> Result<(Stores, Arc<dyn PubsubStore>), String> {
-    let storage = connect(config).await?;
-    Ok((Stores::of(&storage), storage.pubsub()))
 }
 
 async fn connect(config: &Config) -> Result<SqlStorage, String> {
