@@ -239,6 +239,7 @@ impl Default for ModulesConfig {
                 "adhoc".into(),
                 "admin_adhoc".into(),
                 "pep".into(),
+                "carbons".into(),
             ],
             disabled: Vec::new(),
             settings: BTreeMap::new(),

@@ -6,6 +6,7 @@ pub mod adhoc;
 pub mod admin_adhoc;
 pub mod blocking;
 pub mod caps;
+pub mod carbons;
 pub mod contact_addresses;
 pub mod disco;
 pub mod last;
@@ -39,4 +40,5 @@ pub static ALL: &[&ModuleDef] = &[
     &register::MODULE,
     &adhoc::MODULE,
     &admin_adhoc::MODULE,
+    &carbons::MODULE,
 ];

@@ -351,7 +351,7 @@ async fn import_round_trip_and_idempotence() {
     let orchard = a_text.find("<item id='orchard@conference.example'").unwrap();
     assert!(orchard < a_text.find("<item id='play@x' publisher='erin@localhost/desk'>").unwrap(), "{a_text}");
     let config = xmppd_server::config_file::load(Some(&new.config)).unwrap();
-    let (_, pubsub) = xmppd_server::storage::open_with_pubsub(&config).await.unwrap();
+    let pubsub = xmppd_server::storage::open(&config).await.unwrap().pubsub;
     let node = pubsub.node("localhost", "erin", "urn:xmpp:bookmarks:1").await.unwrap().unwrap();
     assert_eq!((node.access_model, node.max_items, node.notify_config), (AccessModel::Whitelist, Some(10), true));
     assert_eq!(node.title.as_deref(), Some("Bookmarks & more"));

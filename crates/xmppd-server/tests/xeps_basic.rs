@@ -1,7 +1,8 @@
 //! The small server XEPs against the real binary: software version
 //! (XEP-0092), entity time (XEP-0202), private XML storage (XEP-0049),
 //! vcard-temp (XEP-0054), disco extensions and contact addresses
-//! (XEP-0128, XEP-0157) and server uptime (XEP-0012). Driven by the real
+//! (XEP-0128, XEP-0157), server uptime (XEP-0012) and message carbons
+//! (XEP-0280). Driven by the real
 //! slixmpp client (`tests/interop/slixmpp_xeps.py`) and, so that something
 //! runs even without Python, by the raw test client.
 #![allow(clippy::unwrap_used)]
@@ -179,4 +180,23 @@ fn bad_contact_address_stops_startup() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!status.success());
     assert!(stderr.contains("contact_addresses") && stderr.contains("abuse@example.org"), "{stderr}");
+}
+
+/// XEP-0280 Message Carbons with real slixmpp clients
+/// (`tests/interop/slixmpp_carbons.py`).
+#[test]
+fn slixmpp_message_carbons() {
+    let server = TestServer::start("", &["alice", "bob"]);
+    let port = server.starttls_port.to_string();
+    let args = [port.as_str(), PASSWORD];
+    let Some(stdout) = run_interop_script(&server, "slixmpp_carbons.py", &args, "slixmpp (carbons)") else { return };
+    for step in [
+        "carbons enabled",
+        "received carbon to the other device",
+        "sent carbon to the other device",
+        "private and headline messages not copied",
+        "disabled: no more copies",
+    ] {
+        assert!(stdout.contains(step), "missing step `{step}`:\n{stdout}");
+    }
 }
