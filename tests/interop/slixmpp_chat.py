@@ -51,7 +51,16 @@ async def main():
     assert reply["from"] == b.boundjid, (reply["from"], b.boundjid)
     print("messages exchanged")
 
-    # IQ between clients: A pings B's full JID; B's XEP-0199 plugin answers.
+    # IQ between clients (RFC 6121 §8.5.3.1): refused while B shares no
+    # presence with A, delivered once B sent A directed presence; B's
+    # XEP-0199 plugin answers.
+    try:
+        await a.plugin["xep_0199"].ping(jid=b.boundjid, timeout=TIMEOUT)
+        raise AssertionError("iq from a stranger to a full JID was delivered")
+    except slixmpp.exceptions.IqError as error:
+        assert error.condition == "service-unavailable", error.condition
+    b.send_presence(pto=a.boundjid.bare)
+    await asyncio.sleep(0.3)
     rtt = await a.plugin["xep_0199"].ping(jid=b.boundjid, timeout=TIMEOUT)
     print(f"client-to-client ping ok ({rtt * 1000:.1f} ms)")
     # IQ to the server and disco#info of the server.

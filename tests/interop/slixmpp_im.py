@@ -263,7 +263,21 @@ async def presence():
         got = c.presences.get_nowait()
         assert not (got[1].startswith(B) and got[0] == "available"), got
     print("probe from a non-subscriber reveals nothing")
+
+    # The probe of a contact with no available resource is answered with
+    # unavailable, the last status and a XEP-0203 delay (§4.3.2).
+    b.send_presence(ptype="unavailable", pstatus="gone fishing")
+    await asyncio.sleep(0.2)
     b.disconnect()
+    await asyncio.sleep(0.5)
+    a3 = make_client("alice", resource="again")
+    await asyncio.wait_for(a3.ready, TIMEOUT)
+    got = await expect_presence(a3, "unavailable", B)
+    delay = got[2].xml.find(f"{{{NS_DELAY}}}delay")
+    assert delay is not None and delay.get("stamp", "").endswith("Z"), got[2]
+    assert got[2]["status"] == "gone fishing", got[2]
+    print("probe of an offline contact: unavailable with delay")
+    a3.disconnect()
     c.disconnect()
     await asyncio.sleep(0.2)
 

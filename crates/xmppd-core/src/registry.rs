@@ -166,6 +166,13 @@ impl SessionEntry {
         self.presence_data().as_ref().is_some_and(|d| d.directed.contains(to))
     }
 
+    /// Whether some entity at `bare` (the bare JID itself or any of its
+    /// resources, e.g. a MUC room's occupants) got directed presence from
+    /// this session.
+    pub fn has_directed_to_bare(&self, bare: &BareJid) -> bool {
+        self.presence_data().as_ref().is_some_and(|d| d.directed.iter().any(|jid| jid.to_bare() == *bare))
+    }
+
     /// Takes the list of directed-presence recipients (on unavailable).
     pub fn take_directed(&self) -> Vec<Jid> {
         let mut data = self.presence_data();

@@ -572,6 +572,16 @@ impl Server {
     /// RFC 6121 §8.5.3: local full JID.
     async fn route_to_full(self: &Arc<Self>, stanza: Stanza, full: &FullJid) {
         if let Some(session) = self.sessions.get(full) {
+            // §8.5.3.1: an IQ get/set from an entity that does not share
+            // presence with the user SHOULD NOT be delivered; the answer is
+            // the one for an absent resource, so that nobody without
+            // authorization learns which resources are online (§11).
+            if matches!(stanza.iq_type(), Some(IqType::Get | IqType::Set))
+                && !self.shares_presence(&session, stanza.from()).await
+            {
+                self.unroutable(&stanza);
+                return;
+            }
             self.push(&session, &stanza);
             return;
         }
@@ -593,6 +603,20 @@ impl Server {
             (StanzaKind::Presence, _) => {}
             (StanzaKind::Iq, _) => self.unroutable(&stanza),
         }
+    }
+
+    /// Whether `sender` may reach `session` with IQ requests (RFC 6121
+    /// §8.5.3.1): the user's own resources, servers and services (domain
+    /// JIDs), contacts with a subscription to the user's presence, and
+    /// entities the session sent directed presence to (at their bare JID,
+    /// so that a MUC room's occupants count once the user joined).
+    async fn shares_presence(&self, session: &SessionEntry, sender: &Jid) -> bool {
+        let user = session.jid().to_bare();
+        let sender_bare = sender.to_bare();
+        if sender.node().is_none() || sender_bare == user || session.has_directed_to_bare(&sender_bare) {
+            return true;
+        }
+        matches!(self.roster_item(&user, &sender_bare).await, Ok(Some(item)) if item.subscription.has_from())
     }
 
     /// Handles an IQ addressed to a host or an account (RFC 6120 §8.2.3,

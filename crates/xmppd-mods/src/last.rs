@@ -63,8 +63,10 @@ fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The stored record: `"<unix seconds>\n<status>"`.
-async fn load(server: &Server, user: &BareJid) -> Option<(u64, String)> {
+/// The stored record: `"<unix seconds>\n<status>"`. The presence module
+/// reads it too, for the XEP-0203 stamp of its unavailable probe answer
+/// (RFC 6121 §4.3.2).
+pub(crate) async fn load(server: &Server, user: &BareJid) -> Option<(u64, String)> {
     let node = user.node()?;
     let bytes = server.kv().get(user.domain(), node, STORE, "").await.ok()??;
     let text = String::from_utf8(bytes).ok()?;

@@ -435,6 +435,14 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
         server.route(reply).await;
         return;
     }
+    // §4.3.2: a probe to a full JID learns about that resource only, and
+    // only that it is available (no show, status or extensions).
+    if let Some(Ok(full)) = probe.to().map(|to| to.clone().try_into_full()) {
+        let available = sessions.iter().any(|s| s.jid() == &full && s.is_available());
+        let kind = if available { None } else { Some("unavailable") };
+        server.route(Stanza::presence(&Jid::from(full), probe.from(), kind).with_id(probe.id())).await;
+        return;
+    }
     let mut answered = false;
     for session in sessions {
         if let Some(last) = session.last_presence()
@@ -445,11 +453,31 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
         }
     }
     if !answered {
-        // §4.3.2: no available resource: unavailable from the bare JID.
-        let unavailable =
-            Stanza::presence(&Jid::from(user.clone()), probe.from(), Some("unavailable")).with_id(probe.id());
-        server.route(unavailable).await;
+        // §4.3.2: no available resource: unavailable from the bare JID,
+        // with the status and time of the last logout (XEP-0203) when the
+        // `last` module recorded one.
+        server.route(unavailable_answer(user, probe, crate::last::load(server, user).await)).await;
     }
+}
+
+/// The unavailable answer to a probe when no resource is available
+/// (RFC 6121 §4.3.2: "SHOULD include ... a delay element (XEP-0203)
+/// stamped with the time of the last unavailable presence").
+fn unavailable_answer(user: &BareJid, probe: &Stanza, last: Option<(u64, String)>) -> Stanza {
+    let plain = || Stanza::presence(&Jid::from(user.clone()), probe.from(), Some("unavailable")).with_id(probe.id());
+    let Some((secs, status)) = last else { return plain() };
+    let stamp = xmppd_proto::datetime::format_unix_ms(i64::try_from(secs).unwrap_or(i64::MAX).saturating_mul(1000));
+    let mut presence = Element::builder("presence", ns::CLIENT)
+        .attr("from", user.as_str())
+        .attr("to", probe.from().as_str())
+        .attr("type", "unavailable")
+        .attr_opt("id", probe.id())
+        .build();
+    if !status.is_empty() {
+        presence.push_child(Element::builder("status", ns::CLIENT).text(&status).build());
+    }
+    presence.push_child(Element::builder("delay", ns::DELAY).attr("from", user.domain()).attr("stamp", stamp).build());
+    Stanza::from_element(&presence).unwrap_or_else(plain)
 }
 
 /// §3.1.3: an inbound subscription request.
@@ -615,6 +643,23 @@ impl SessionHook for Closed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unavailable_probe_answer_has_delay_and_status() {
+        let user: BareJid = "bob@example.org".parse().expect("valid");
+        let prober: Jid = "alice@example.org".parse().expect("valid");
+        let probe = Stanza::presence(&prober, &Jid::from(user.clone()), Some("probe")).with_id(Some("p1"));
+        let answer = unavailable_answer(&user, &probe, Some((1_033_902_750, "gone fishing".into())));
+        let text = String::from_utf8_lossy(answer.bytes()).into_owned();
+        assert!(text.contains("type='unavailable'") && text.contains("id='p1'"), "{text}");
+        assert!(text.contains("<status>gone fishing</status>"), "{text}");
+        assert!(
+            text.contains("<delay xmlns='urn:xmpp:delay' from='example.org' stamp='2002-10-06T11:12:30.000Z'/>"),
+            "{text}"
+        );
+        let plain = unavailable_answer(&user, &probe, None);
+        assert!(!String::from_utf8_lossy(plain.bytes()).contains("delay"));
+    }
 
     fn item(sub: Subscription, ask: bool, approved: bool) -> RosterItem {
         RosterItem { contact: "c@x".into(), subscription: sub, ask, approved, ..RosterItem::default() }

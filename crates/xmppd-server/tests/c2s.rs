@@ -177,7 +177,15 @@ async fn messages_and_iqs_between_local_sessions() {
     assert!(got.contains("from='juliet@localhost/balcony'"), "{got}");
     assert!(got.contains("<x xmlns='urn:example:x' a='&amp;'><y/></x>"), "{got}");
 
-    // An IQ between clients is delivered, and so is its result.
+    // RFC 6121 §8.5.3.1: an IQ request from someone who does not share
+    // presence with Juliet is answered as if her resource were absent.
+    romeo.send("<iq type='get' id='q0' to='juliet@localhost/balcony'><query xmlns='urn:example:q'/></iq>").await;
+    let got = romeo.expect("</iq>").await;
+    assert!(got.contains("type='error'") && got.contains("<service-unavailable"), "{got}");
+    // Once she sent him directed presence (§4.6), his IQs are delivered,
+    // and so are their results.
+    juliet.send("<presence to='romeo@localhost'/>").await;
+    romeo.expect("from='juliet@localhost/balcony' to='romeo@localhost'/>").await;
     romeo.send("<iq type='get' id='q1' to='juliet@localhost/balcony'><query xmlns='urn:example:q'/></iq>").await;
     let got = juliet.expect("</iq>").await;
     assert!(got.contains("id='q1'") && got.contains("from='romeo@localhost/orchard'"), "{got}");

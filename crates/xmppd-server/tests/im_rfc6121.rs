@@ -52,6 +52,7 @@ fn presence_probes_priorities_directed_and_abrupt_loss() {
             "abrupt disconnect announced unavailable",
             "directed presence followed by unavailable",
             "probe from a non-subscriber reveals nothing",
+            "probe of an offline contact: unavailable with delay",
         ],
     );
 }
