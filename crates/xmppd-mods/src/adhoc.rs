@@ -28,6 +28,12 @@
 //!   activity, and are bounded (`max_sessions` in all,
 //!   `max_sessions_per_user` per requester; over either:
 //!   `<resource-constraint/>`). Ids are unique per server run.
+//! * **Errors** carry the specific conditions of §4.6 next to the defined
+//!   one: `malformed-action` (an unknown action), `bad-action` (`prev` at
+//!   the first stage, anything but execute without a session),
+//!   `bad-payload` (no or a broken form), `bad-sessionid` (another
+//!   requester's or node's session), `session-expired` (unknown or timed
+//!   out session, `not-allowed`).
 //! * **Errors** (§4.4): no `node` or an unknown `action` is
 //!   `<bad-request/>`, an unknown node `<item-not-found/>`, a command the
 //!   requester may not run `<forbidden/>`, an unknown or expired
@@ -97,6 +103,23 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
 }
 
 /// The requested `action` (XEP-0050 §4.1).
+/// A failed request: the defined condition and XEP-0050's specific one
+/// (§4.6: `malformed-action`, `bad-action`, `bad-payload`,
+/// `bad-sessionid`, `session-expired`), if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CommandError(StanzaErrorCondition, Option<&'static str>);
+
+impl From<StanzaErrorCondition> for CommandError {
+    fn from(condition: StanzaErrorCondition) -> Self {
+        CommandError(condition, None)
+    }
+}
+
+/// §4.6: `bad-request` with a specific condition.
+const fn bad(specific: &'static str) -> CommandError {
+    CommandError(StanzaErrorCondition::BadRequest, Some(specific))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     /// `execute` (the default), `next` and `complete`: go on.
@@ -108,22 +131,22 @@ enum Action {
 }
 
 impl Action {
-    fn parse(value: Option<&str>) -> Result<Action, StanzaErrorCondition> {
+    fn parse(value: Option<&str>) -> Result<Action, CommandError> {
         match value {
             None | Some("execute" | "next" | "complete") => Ok(Action::Proceed),
             Some("prev") => Ok(Action::Prev),
             Some("cancel") => Ok(Action::Cancel),
-            Some(_) => Err(StanzaErrorCondition::BadRequest),
+            Some(_) => Err(bad("malformed-action")),
         }
     }
 }
 
 /// The submitted form of a `<command/>`, if any (§3.5.1: a form of type
 /// `cancel` is taken as `submit`; forms of other types are ignored).
-fn submitted_form(command: &Element) -> Result<Option<DataForm>, StanzaErrorCondition> {
+fn submitted_form(command: &Element) -> Result<Option<DataForm>, CommandError> {
     match DataForm::find_in(command) {
         None => Ok(None),
-        Some(Err(_)) => Err(StanzaErrorCondition::BadRequest),
+        Some(Err(_)) => Err(bad("bad-payload")),
         Some(Ok(form)) if matches!(form.form_type, FormType::Submit | FormType::Cancel) => Ok(Some(form)),
         Some(Ok(_)) => Ok(None),
     }
@@ -190,15 +213,14 @@ impl Sessions {
     }
 
     /// Takes the session `id` out for `requester` and `node`.
-    fn take(&self, id: &str, requester: &Jid, node: &str, now: Instant) -> Result<Session, StanzaErrorCondition> {
+    fn take(&self, id: &str, requester: &Jid, node: &str, now: Instant) -> Result<Session, CommandError> {
         let mut map = self.lock();
         self.purge(&mut map, now);
+        let expired = CommandError(StanzaErrorCondition::NotAllowed, Some("session-expired"));
         match map.get(id) {
-            None => Err(StanzaErrorCondition::NotAllowed),
-            Some(session) if session.owner != *requester || session.node != node => {
-                Err(StanzaErrorCondition::BadRequest)
-            }
-            Some(_) => map.remove(id).ok_or(StanzaErrorCondition::NotAllowed),
+            None => Err(expired),
+            Some(session) if session.owner != *requester || session.node != node => Err(bad("bad-sessionid")),
+            Some(_) => map.remove(id).ok_or(expired),
         }
     }
 }
@@ -280,6 +302,15 @@ impl Execute {
 #[async_trait]
 impl IqHandler for Execute {
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
+        self.execute(&request).await.or_else(|CommandError(condition, specific)| match specific {
+            Some(name) => request.fail_with(condition, Element::new(name, ns::COMMANDS)),
+            None => Err(condition),
+        })
+    }
+}
+
+impl Execute {
+    async fn execute(&self, request: &IqRequest<'_>) -> Result<Option<Element>, CommandError> {
         let host = request.stanza.to().map(Jid::to_domain_jid).ok_or(StanzaErrorCondition::BadRequest)?;
         let payload = &request.payload;
         let node = payload.attr("node").filter(|n| !n.is_empty()).ok_or(StanzaErrorCondition::BadRequest)?;
@@ -293,13 +324,13 @@ impl IqHandler for Execute {
             .ok_or(StanzaErrorCondition::ItemNotFound)?;
         let requester = request.stanza.from();
         if !command.allows(request.server, &host, requester) {
-            return Err(StanzaErrorCondition::Forbidden);
+            return Err(StanzaErrorCondition::Forbidden.into());
         }
         let form = submitted_form(payload)?;
         let now = Instant::now();
         let Some(id) = payload.attr("sessionid").filter(|id| !id.is_empty()) else {
             if action != Action::Proceed {
-                return Err(StanzaErrorCondition::BadRequest);
+                return Err(bad("bad-action"));
             }
             let session = Session {
                 node: command.node,
@@ -308,26 +339,26 @@ impl IqHandler for Execute {
                 submitted: form.into_iter().collect(),
                 touched: now,
             };
-            return self.run_stage(&request, &host, &command, self.sessions.new_id(), session).await;
+            return Ok(self.run_stage(request, &host, &command, self.sessions.new_id(), session).await?);
         };
         let mut session = self.sessions.take(id, requester, node, now)?;
         match action {
             Action::Cancel => Ok(Some(command_reply(command.node, id, "canceled"))),
             Action::Prev => {
                 if session.forms.len() < 2 {
-                    return Err(StanzaErrorCondition::BadRequest);
+                    return Err(bad("bad-action"));
                 }
                 session.forms.pop();
                 session.submitted.pop();
-                let Some((form, last)) = session.forms.last() else { return Err(StanzaErrorCondition::BadRequest) };
+                let Some((form, last)) = session.forms.last() else { return Err(bad("bad-action")) };
                 let reply = executing(command.node, id, form, *last, session.forms.len() > 1);
                 self.sessions.put(id.to_owned(), session, now)?;
                 Ok(Some(reply))
             }
             Action::Proceed => {
-                let form = form.ok_or(StanzaErrorCondition::BadRequest)?;
+                let form = form.ok_or(bad("bad-payload"))?;
                 session.submitted.push(form);
-                self.run_stage(&request, &host, &command, id.to_owned(), session).await
+                Ok(self.run_stage(request, &host, &command, id.to_owned(), session).await?)
             }
         }
     }
@@ -395,6 +426,10 @@ impl DiscoNodes for CommandNodes {
 mod tests {
     use super::*;
 
+    fn expired() -> CommandError {
+        CommandError(StanzaErrorCondition::NotAllowed, Some("session-expired"))
+    }
+
     fn element(xml: &str) -> Element {
         Element::parse_standalone(xml.as_bytes(), ns::CLIENT).unwrap_or_default()
     }
@@ -411,7 +446,7 @@ mod tests {
         ] {
             assert_eq!(Action::parse(value), Ok(action));
         }
-        assert_eq!(Action::parse(Some("jump")), Err(StanzaErrorCondition::BadRequest));
+        assert_eq!(Action::parse(Some("jump")), Err(bad("malformed-action")));
     }
 
     #[test]
@@ -426,7 +461,7 @@ mod tests {
         assert!(matches!(submitted_form(&with("<x xmlns='jabber:x:data' type='cancel'/>")), Ok(Some(_))));
         assert!(matches!(submitted_form(&with("<x xmlns='jabber:x:data' type='form'/>")), Ok(None)));
         assert!(matches!(submitted_form(&with("")), Ok(None)));
-        assert_eq!(submitted_form(&with("<x xmlns='jabber:x:data'/>")), Err(StanzaErrorCondition::BadRequest));
+        assert_eq!(submitted_form(&with("<x xmlns='jabber:x:data'/>")), Err(bad("bad-payload")));
     }
 
     #[test]
@@ -468,13 +503,13 @@ mod tests {
         );
         // Only the owner, and only for the session's node.
         let bob = jid("bob@example.org/b");
-        assert_eq!(sessions.take("1", &bob, "n", t0).map(|s| s.node), Err(StanzaErrorCondition::BadRequest));
-        assert_eq!(sessions.take("1", &alice, "other", t0).map(|s| s.node), Err(StanzaErrorCondition::BadRequest));
+        assert_eq!(sessions.take("1", &bob, "n", t0).map(|s| s.node), Err(bad("bad-sessionid")));
+        assert_eq!(sessions.take("1", &alice, "other", t0).map(|s| s.node), Err(bad("bad-sessionid")));
         assert_eq!(sessions.take("1", &alice, "n", t0).map(|s| s.node), Ok("n"));
-        assert_eq!(sessions.take("1", &alice, "n", t0).map(|s| s.node), Err(StanzaErrorCondition::NotAllowed));
+        assert_eq!(sessions.take("1", &alice, "n", t0).map(|s| s.node), Err(expired()));
         // Expired sessions are gone and make room.
         let later = t0 + Duration::from_secs(61);
-        assert_eq!(sessions.take("2", &alice, "n", later).map(|s| s.node), Err(StanzaErrorCondition::NotAllowed));
+        assert_eq!(sessions.take("2", &alice, "n", later).map(|s| s.node), Err(expired()));
         assert_eq!(sessions.put("5".into(), session("carol@example.org/c"), later), Ok(()));
         assert_ne!(sessions.new_id(), sessions.new_id());
     }

@@ -309,5 +309,29 @@ async fn raw_commands_for_non_admins() {
         ),
     )
     .await;
-    assert!(without_form.contains("<bad-request"), "{without_form}");
+    // XEP-0050 §4.6: the specific conditions.
+    let bad_payload = "<bad-payload xmlns='http://jabber.org/protocol/commands'/>";
+    assert!(without_form.contains("<bad-request") && without_form.contains(bad_payload), "{without_form}");
+    let malformed = admin
+        .iq(
+            "set",
+            "e6",
+            Some("localhost"),
+            "<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#delete-user' action='jump'/>",
+        )
+        .await;
+    assert!(malformed.contains("<malformed-action xmlns='http://jabber.org/protocol/commands'/>"), "{malformed}");
+    let expired = admin
+        .iq(
+            "set",
+            "e7",
+            Some("localhost"),
+            "<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#delete-user' sessionid='no-such-session' action='cancel'/>",
+        )
+        .await;
+    assert!(
+        expired.contains("<not-allowed")
+            && expired.contains("<session-expired xmlns='http://jabber.org/protocol/commands'/>"),
+        "{expired}"
+    );
 }
