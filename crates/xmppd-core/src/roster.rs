@@ -9,7 +9,7 @@
 //! cached copy instead of patching it; the next read reloads it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 
 use xmppd_jid::BareJid;
 use xmppd_proto::ns;
@@ -20,11 +20,58 @@ use xmppd_xml::Element;
 pub struct RosterService {
     store: Arc<dyn RosterStore>,
     cache: RwLock<HashMap<BareJid, Arc<Roster>>>,
+    /// One lock per user with a write in progress: a write and its push
+    /// happen under it, so pushes go out in version order (RFC 6121
+    /// §2.6.3 "in the order the changes were made").
+    write_order: Mutex<HashMap<BareJid, Weak<tokio::sync::Mutex<()>>>>,
 }
+
+/// A roster write whose push has not gone out yet: it holds the user's
+/// write order until [`crate::Server::push_roster_item`] consumes it.
+pub struct RosterWrite {
+    /// The roster version the write produced.
+    pub version: u64,
+    _order: tokio::sync::OwnedMutexGuard<()>,
+}
+
+/// Live entries of `write_order` above which dead ones are swept.
+const WRITE_ORDER_SWEEP: usize = 1024;
 
 impl RosterService {
     pub(crate) fn new(store: Arc<dyn RosterStore>) -> Self {
-        RosterService { store, cache: RwLock::new(HashMap::new()) }
+        RosterService { store, cache: RwLock::new(HashMap::new()), write_order: Mutex::new(HashMap::new()) }
+    }
+
+    /// Waits for the user's earlier roster writes to be pushed.
+    pub(crate) async fn write_order(&self, user: &BareJid) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.write_order.lock().unwrap_or_else(PoisonError::into_inner);
+            if locks.len() >= WRITE_ORDER_SWEEP {
+                locks.retain(|_, lock| lock.strong_count() > 0);
+            }
+            match locks.get(user).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(user.clone(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+
+    /// [`RosterService::put`] under the user's write order, which the
+    /// result keeps until its push.
+    pub(crate) async fn put_ordered(
+        &self,
+        user: &BareJid,
+        item: &RosterItem,
+        max_items: Option<u64>,
+    ) -> Result<RosterWrite, StorageError> {
+        let order = self.write_order(user).await;
+        let version = self.put(user, item, max_items).await?;
+        Ok(RosterWrite { version, _order: order })
     }
 
     /// The user's roster; kept in the cache when `keep` (the user is online).
@@ -139,4 +186,40 @@ pub fn item_element(item: &RosterItem) -> Element {
 /// (RFC 6121 §2.5.2).
 pub fn removed_item_element(contact: &str) -> Element {
     Element::builder("item", ns::ROSTER).attr("jid", contact).attr("subscription", "remove").build()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use xmppd_storage::memory::MemoryStorage;
+
+    use crate::{Config, ServerBuilder, Stores};
+
+    use super::*;
+
+    /// RFC 6121 §2.6.3: a second write waits until the first one's push
+    /// went out, so pushes leave in version order.
+    #[tokio::test]
+    async fn writes_wait_for_the_previous_push() {
+        let storage = MemoryStorage::new();
+        let mut config = Config::default();
+        config.modules.enabled.clear();
+        let server = ServerBuilder::new(Arc::new(config), Stores::of(&storage)).build();
+        let Ok(server) = server else { panic!("server builds") };
+        let user: BareJid = "alice@localhost".parse().expect("valid");
+        let item = |contact: &str| RosterItem { contact: contact.to_owned(), ..RosterItem::default() };
+        let first = server.write_roster_item(&user, &item("a@x")).await.expect("first write");
+        assert_eq!(first.version, 1);
+        let second = {
+            let server = server.clone();
+            let user = user.clone();
+            tokio::spawn(async move { server.put_roster_item(&user, &item("b@x"), None).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!second.is_finished(), "the second write went ahead of the first push");
+        server.push_roster_item(&user, &item("a@x"), first);
+        let version = tokio::time::timeout(Duration::from_secs(5), second).await;
+        assert!(matches!(version, Ok(Ok(Ok(2)))), "{version:?}");
+    }
 }

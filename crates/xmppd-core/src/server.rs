@@ -22,7 +22,7 @@ use crate::hooks::{HookFlow, SessionHookPoint, StanzaHookPoint};
 use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqRequest, Scope};
 use crate::queue::{Outbound, PushError};
 use crate::registry::{SessionEntry, SessionRegistry};
-use crate::roster::RosterService;
+use crate::roster::{RosterService, RosterWrite};
 use crate::stanza::{IqType, Stanza, StanzaKind};
 
 /// The stores the kernel hands to modules, taken from one [`Storage`].
@@ -801,21 +801,24 @@ impl Server {
         item: &RosterItem,
         max_items: Option<u64>,
     ) -> Result<u64, StorageError> {
-        let version = self.rosters.put(user, item, max_items).await?;
-        self.push_roster_item(user, item, version);
+        let write = self.rosters.put_ordered(user, item, max_items).await?;
+        let version = write.version;
+        self.push_roster_item(user, item, write);
         Ok(version)
     }
 
     /// Writes an item without pushing it, for callers that must deliver
     /// something first (RFC 6121 §3.1.6: the inbound stanza goes out
-    /// before the roster push); they call [`Server::push_roster_item`].
-    pub async fn write_roster_item(&self, user: &BareJid, item: &RosterItem) -> Result<u64, StorageError> {
-        self.rosters.put(user, item, None).await
+    /// before the roster push); they hand the result to
+    /// [`Server::push_roster_item`]. Until then, the user's other roster
+    /// writes wait, so pushes keep the order of the changes (§2.6.3).
+    pub async fn write_roster_item(&self, user: &BareJid, item: &RosterItem) -> Result<RosterWrite, StorageError> {
+        self.rosters.put_ordered(user, item, None).await
     }
 
     /// Pushes an item to the user's interested resources (RFC 6121 §2.1.6).
-    pub fn push_roster_item(&self, user: &BareJid, item: &RosterItem, version: u64) {
-        self.push_roster(user, crate::roster::item_element(item), version);
+    pub fn push_roster_item(&self, user: &BareJid, item: &RosterItem, write: RosterWrite) {
+        self.push_roster(user, crate::roster::item_element(item), write.version);
     }
 
     /// Sends unavailable presence from each of the user's available
@@ -833,6 +836,7 @@ impl Server {
     /// Removes an item and pushes the removal (RFC 6121 §2.5.2); `None` if
     /// there was no such item.
     pub async fn remove_roster_item(&self, user: &BareJid, contact: &BareJid) -> Result<Option<u64>, StorageError> {
+        let _order = self.rosters.write_order(user).await;
         let version = self.rosters.remove(user, contact.as_str()).await?;
         if let Some(version) = version {
             self.push_roster(user, crate::roster::removed_item_element(contact.as_str()), version);

@@ -400,12 +400,12 @@ impl StanzaHook for Inbound {
                     // No state change: silently dropped (Appendix A.3).
                     return HookFlow::Handled;
                 };
-                let Ok(version) = server.write_roster_item(&user, &next).await else {
+                let Ok(write) = server.write_roster_item(&user, &next).await else {
                     return HookFlow::Handled;
                 };
                 // §3.1.6, §3.2.3, §3.3.3: the stanza first, then the push.
                 deliver_to_interested(server, &user, &stanza.readdressed(&bare_to));
-                server.push_roster_item(&user, &next, version);
+                server.push_roster_item(&user, &next, write);
                 if other == "unsubscribe" {
                     // §3.3.3: the former subscriber stops seeing the user;
                     // A.3.2: and gets "unsubscribed" on the user's behalf.
@@ -433,6 +433,17 @@ async fn answer_probe(server: &Arc<Server>, user: &BareJid, probe: &Stanza) {
         let reply =
             Stanza::presence(&Jid::from(user.clone()), &Jid::from(prober), Some("unsubscribed")).with_id(probe.id());
         server.route(reply).await;
+        return;
+    }
+    // §4.6.6: a prober that only got directed presence learns whether the
+    // resources that sent it are available, and nothing else.
+    if !subscribed {
+        let prober_bare = Jid::from(prober.clone());
+        for session in sessions.iter().filter(|s| s.has_directed(probe.from()) || s.has_directed(&prober_bare)) {
+            let kind = if session.is_available() { None } else { Some("unavailable") };
+            let answer = Stanza::presence(&Jid::from(session.jid().clone()), probe.from(), kind).with_id(probe.id());
+            server.route(answer).await;
+        }
         return;
     }
     // §4.3.2: a probe to a full JID learns about that resource only, and
