@@ -29,7 +29,7 @@ pub use module::{
 pub use queue::{Outbound, SessionQueue};
 pub use registry::{BindError, ResourceConflict, SessionEntry, SessionRegistry};
 pub use roster::RosterWrite;
-pub use server::{Server, ServerBuilder, Stores};
+pub use server::{Server, ServerBuilder, Stores, roster_push};
 pub use stanza::{IqType, Stanza, StanzaKind, StanzaReject};
 
 /// Errors raised by the kernel.

@@ -71,6 +71,16 @@ pub struct IqRequest<'a> {
     pub payload: Element,
     /// An application-specific condition for the error answer.
     pub(crate) application_condition: &'a std::sync::Mutex<Option<Element>>,
+    /// Stanzas to deliver after a successful answer, and what to hold
+    /// until they are queued.
+    pub(crate) follow_ups: &'a std::sync::Mutex<FollowUps>,
+}
+
+/// What an IQ handler asked to send after its answer.
+#[derive(Default)]
+pub(crate) struct FollowUps {
+    pub(crate) stanzas: Vec<Stanza>,
+    pub(crate) hold: Vec<Box<dyn std::any::Any + Send>>,
 }
 
 impl IqRequest<'_> {
@@ -81,6 +91,20 @@ impl IqRequest<'_> {
     pub fn set_application_condition(&self, condition: Element) {
         let mut slot = self.application_condition.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *slot = Some(condition);
+    }
+
+    /// Queues `stanza` for delivery right after the successful answer to
+    /// this request (e.g. RFC 6121 §2.6.3: interim roster pushes follow the
+    /// empty roster result). Dropped if the handler fails.
+    pub fn send_after_answer(&self, stanza: Stanza) {
+        self.follow_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).stanzas.push(stanza);
+    }
+
+    /// Keeps `guard` alive until the answer and the stanzas of
+    /// [`IqRequest::send_after_answer`] are queued (e.g. the user's roster
+    /// write order, so that no push overtakes them).
+    pub fn hold_until_answered(&self, guard: impl Send + 'static) {
+        self.follow_ups.lock().unwrap_or_else(std::sync::PoisonError::into_inner).hold.push(Box::new(guard));
     }
 
     /// `Err(condition)` with `application` as the application-specific

@@ -113,6 +113,17 @@ impl RosterService {
         Ok(version)
     }
 
+    /// The changes after version `since` (RFC 6121 §2.6.3), if the store
+    /// can tell.
+    pub(crate) async fn changes_since(
+        &self,
+        user: &BareJid,
+        since: u64,
+    ) -> Result<Option<(u64, Vec<xmppd_storage::RosterChange>)>, StorageError> {
+        let (host, node) = split(user)?;
+        self.store.changes_since(host, node, since).await
+    }
+
     /// Pending inbound subscription requests (RFC 6121 §3.1.3).
     pub(crate) async fn pending_in(&self, user: &BareJid) -> Result<Vec<PendingIn>, StorageError> {
         let (host, node) = split(user)?;

@@ -19,7 +19,9 @@ use crate::CoreError;
 use crate::adhoc::AdhocCommandEntry;
 use crate::config::Config;
 use crate::hooks::{HookFlow, SessionHookPoint, StanzaHookPoint};
-use crate::module::{HostRegistrations, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqRequest, Scope};
+use crate::module::{
+    FollowUps, HostRegistrations, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqRequest, Scope,
+};
 use crate::queue::{Outbound, PushError};
 use crate::registry::{SessionEntry, SessionRegistry};
 use crate::roster::{RosterService, RosterWrite};
@@ -648,16 +650,22 @@ impl Server {
             return;
         };
         let application_condition = std::sync::Mutex::new(None);
+        let follow_ups = std::sync::Mutex::new(FollowUps::default());
         let request = IqRequest {
             server: self,
             stanza: &stanza,
             payload: payload.clone(),
             application_condition: &application_condition,
+            follow_ups: &follow_ups,
         };
         match handler.handle(request).await {
             Ok(payload) => {
                 let reply = stanza.iq_result(payload.as_ref());
                 self.deliver_reply(reply);
+                let follow_ups = follow_ups.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for stanza in follow_ups.stanzas {
+                    self.deliver_reply(stanza);
+                }
             }
             Err(condition) => {
                 match application_condition.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner) {
@@ -870,20 +878,28 @@ impl Server {
             if !session.is_interested() {
                 continue;
             }
-            let id = format!("push{version}");
-            let query =
-                Element::builder("query", ns::ROSTER).attr("ver", version.to_string()).append(item.clone()).build();
-            let iq = Element::builder("iq", ns::CLIENT)
-                .attr("type", "set")
-                .attr("id", id)
-                .attr("from", user.as_str())
-                .attr("to", session.jid().as_str())
-                .append(query)
-                .build();
-            if let Some(stanza) = Stanza::from_element(&iq) {
+            if let Some(stanza) = roster_push(session.jid(), item.clone(), version) {
                 self.push(&session, &stanza);
             }
         }
+    }
+
+    /// The roster changes after version `since` (RFC 6121 §2.6.3 interim
+    /// pushes): the current version and the changes in version order, or
+    /// `None` when the store cannot tell.
+    pub async fn roster_changes_since(
+        &self,
+        user: &BareJid,
+        since: u64,
+    ) -> Result<Option<(u64, Vec<xmppd_storage::RosterChange>)>, StorageError> {
+        self.rosters.changes_since(user, since).await
+    }
+
+    /// Waits until the user's roster writes in progress have been pushed,
+    /// and keeps further ones waiting while the result lives (RFC 6121
+    /// §2.6.3: pushes in the order of the changes).
+    pub async fn hold_roster_writes(&self, user: &BareJid) -> impl Send + 'static {
+        self.rosters.write_order(user).await
     }
 
     /// Pushes onto a session queue; a session that cannot keep up is closed
@@ -927,4 +943,17 @@ fn pre_auth_error_reply(id: &str, error: &PreAuthError) -> Element {
         error_element.push_child(Element::builder("text", ns::STANZAS).attr("xml:lang", "en").text(text).build());
     }
     Element::builder("iq", ns::CLIENT).attr("type", "error").attr("id", id).append(error_element).build()
+}
+
+/// A roster push of `item` at `version` to one session (RFC 6121 §2.1.6).
+pub fn roster_push(session: &FullJid, item: Element, version: u64) -> Option<Stanza> {
+    let query = Element::builder("query", ns::ROSTER).attr("ver", version.to_string()).append(item).build();
+    let iq = Element::builder("iq", ns::CLIENT)
+        .attr("type", "set")
+        .attr("id", format!("push{version}"))
+        .attr("from", session.to_bare().as_str())
+        .attr("to", session.as_str())
+        .append(query)
+        .build();
+    Stanza::from_element(&iq)
 }

@@ -8,7 +8,7 @@ use xmppd_core::module::IqOutcome;
 use xmppd_core::{IqHandler, IqRequest, IqType, ModuleContext, ModuleDef, Protocol, Scope, Stanza, Support};
 use xmppd_jid::{BareJid, Jid};
 use xmppd_proto::{StanzaErrorCondition, ns};
-use xmppd_storage::{RosterItem, StorageError};
+use xmppd_storage::{RosterChange, RosterItem, StorageError};
 use xmppd_xml::Element;
 
 /// The module declaration.
@@ -63,8 +63,10 @@ struct Get;
 
 #[async_trait]
 impl IqHandler for Get {
-    /// §2.1.3 and §2.6.3: the whole roster, or an empty result when the
-    /// client's version is current.
+    /// §2.1.3 and §2.6.3: the whole roster; an empty result when the
+    /// client's version is current; an empty result followed by one push
+    /// per change when the client's version is older and the changes are
+    /// fewer than the items.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
         let user = request.own_account()?;
         if request.payload.children().next().is_some() {
@@ -76,9 +78,31 @@ impl IqHandler for Get {
         {
             session.set_interested();
         }
+        // No push may overtake the answer or the interim pushes.
+        request.hold_until_answered(request.server.hold_roster_writes(&user).await);
         let roster = request.server.roster(&user).await.map_err(|e| storage_error(&e))?;
         let version = roster.version.to_string();
-        if request.payload.attr("ver") == Some(version.as_str()) {
+        let client_version = request.payload.attr("ver");
+        if client_version == Some(version.as_str()) {
+            return Ok(None);
+        }
+        // §2.6.3: an empty result plus one push per change since the
+        // client's version, unless the whole roster is smaller.
+        if let (Some(since), Ok(session)) =
+            (client_version.and_then(|v| v.parse::<u64>().ok()), request.stanza.from().clone().try_into_full())
+            && let Ok(Some((current, changes))) = request.server.roster_changes_since(&user, since).await
+            && current == roster.version
+            && changes.len() < roster.items.len()
+        {
+            for change in changes {
+                let item = match &change {
+                    RosterChange::Put { item, .. } => xmppd_core::roster::item_element(item),
+                    RosterChange::Removed { contact, .. } => xmppd_core::roster::removed_item_element(contact),
+                };
+                if let Some(push) = xmppd_core::roster_push(&session, item, change.version()) {
+                    request.send_after_answer(push);
+                }
+            }
             return Ok(None);
         }
         let query = Element::builder("query", ns::ROSTER)

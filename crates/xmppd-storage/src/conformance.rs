@@ -30,8 +30,8 @@ use std::task::Poll;
 use async_trait::async_trait;
 
 use crate::{
-    AccessModel, AccountImport, ImportOutcome, ImportedNode, NodeConfig, PendingIn, PubsubItem, Roster, RosterItem,
-    Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len,
+    AccessModel, AccountImport, ImportOutcome, ImportedNode, NodeConfig, PendingIn, PubsubItem, Roster, RosterChange,
+    RosterItem, Storage, StorageError, StoredCredential, Subscription, scram_hash_output_len,
 };
 
 /// A backend under test plus whatever must outlive it (a temporary
@@ -1922,4 +1922,49 @@ pub async fn pubsub_invalid_input_is_rejected(storage: &dyn Storage) {
         assert!(matches!(result, Err(StorageError::InvalidInput(_))), "{id:?}: {result:?}");
     }
     assert!(pubsub.items(HOST, "alice", "n", None).await.unwrap().is_empty());
+}
+
+/// Conformance case: the changes since a roster version (RFC 6121 §2.6.3)
+/// come in version order, each contact once in its latest state, removals
+/// included; an unknown or future version gives `None`.
+pub async fn roster_changes_since(storage: &dyn Storage) {
+    let roster = storage.roster();
+    assert_eq!(roster.changes_since(HOST, "alice", 1).await.unwrap(), None, "no roster yet");
+    let a = roster_item("a@example.com", &["g"]);
+    let b = roster_item("b@example.com", &[]);
+    let c = roster_item("c@example.com", &[]);
+    assert_eq!(roster.put_item(HOST, "alice", &a, None).await.unwrap(), 1);
+    assert_eq!(roster.put_item(HOST, "alice", &b, None).await.unwrap(), 2);
+    assert_eq!(roster.put_item(HOST, "alice", &c, None).await.unwrap(), 3);
+    assert_eq!(roster.remove_item(HOST, "alice", "b@example.com").await.unwrap(), Some(4));
+    let a2 = RosterItem { name: Some("A".into()), ..a.clone() };
+    assert_eq!(roster.put_item(HOST, "alice", &a2, None).await.unwrap(), 5);
+
+    let put = |version, item: &RosterItem| RosterChange::Put { version, item: item.clone() };
+    let removed = |version, contact: &str| RosterChange::Removed { version, contact: contact.to_owned() };
+    assert_eq!(
+        roster.changes_since(HOST, "alice", 1).await.unwrap(),
+        Some((5, vec![put(3, &c), removed(4, "b@example.com"), put(5, &a2)]))
+    );
+    assert_eq!(roster.changes_since(HOST, "alice", 4).await.unwrap(), Some((5, vec![put(5, &a2)])));
+    assert_eq!(roster.changes_since(HOST, "alice", 5).await.unwrap(), Some((5, vec![])));
+    assert_eq!(roster.changes_since(HOST, "alice", 6).await.unwrap(), None, "a future version");
+    assert_eq!(roster.changes_since(HOST, "alice", 0).await.unwrap(), None, "version 0 means no roster");
+    // Adding a removed contact again replaces its removal.
+    assert_eq!(roster.put_item(HOST, "alice", &b, None).await.unwrap(), 6);
+    assert_eq!(roster.changes_since(HOST, "alice", 3).await.unwrap(), Some((6, vec![put(5, &a2), put(6, &b)])));
+    // A bulk import writes its items at the new version.
+    let d = roster_item("d@example.com", &[]);
+    roster.import_rosters(HOST, &[("alice".to_owned(), vec![d.clone()])]).await.unwrap();
+    assert_eq!(roster.changes_since(HOST, "alice", 6).await.unwrap(), Some((7, vec![put(7, &d)])));
+    // Deleting the account forgets the history.
+    storage.auth().create_account(HOST, "alice", &[]).await.unwrap();
+    storage.auth().delete_account(HOST, "alice").await.unwrap();
+    assert_eq!(roster.changes_since(HOST, "alice", 1).await.unwrap(), None);
+    // An imported account's roster starts at version 1 with its items.
+    let import = AccountImport { username: "bob".into(), roster: vec![a.clone()], ..AccountImport::default() };
+    storage.auth().import_account(HOST, &import).await.unwrap();
+    assert_eq!(roster.changes_since(HOST, "bob", 1).await.unwrap(), Some((1, vec![])));
+    assert_eq!(roster.put_item(HOST, "bob", &b, None).await.unwrap(), 2);
+    assert_eq!(roster.changes_since(HOST, "bob", 1).await.unwrap(), Some((2, vec![put(2, &b)])));
 }

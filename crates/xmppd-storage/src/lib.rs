@@ -49,7 +49,7 @@ pub use offline::{OfflineMessage, OfflineStore};
 pub use pubsub::{
     AccessModel, ImportedNode, NodeConfig, PublishModel, PubsubItem, PubsubNode, PubsubStore, SendLastPublished,
 };
-pub use roster::{ImportedRoster, PendingIn, Roster, RosterItem, RosterStore, Subscription};
+pub use roster::{ImportedRoster, PendingIn, Roster, RosterChange, RosterItem, RosterStore, Subscription};
 
 /// The SCRAM hash names a [`StoredCredential`] may carry, as written in the
 /// SASL mechanism names of RFC 5802 §4 (`SCRAM-SHA-1`) and RFC 7677 §3
@@ -288,6 +288,12 @@ mod tests {
 
     mod memory_conformance {
         crate::conformance_tests!(async || Some(crate::memory::MemoryStorage::new()));
+    }
+
+    // Until the SQL backends keep a roster history, only here.
+    #[tokio::test]
+    async fn memory_roster_changes_since() {
+        crate::conformance::roster_changes_since(&crate::memory::MemoryStorage::new()).await;
     }
 
     #[test]

@@ -11,8 +11,8 @@ use async_trait::async_trait;
 
 use crate::{
     AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, NodeConfig, OfflineMessage,
-    OfflineStore, PendingIn, PubsubItem, PubsubNode, PubsubStore, Roster, RosterItem, RosterStore, Storage,
-    StorageError, StoredCredential, validate,
+    OfflineStore, PendingIn, PubsubItem, PubsubNode, PubsubStore, Roster, RosterChange, RosterItem, RosterStore,
+    Storage, StorageError, StoredCredential, validate,
 };
 
 /// (host, user) — the address of an account.
@@ -61,6 +61,18 @@ impl MemoryNode {
 struct MemoryRoster {
     version: u64,
     items: BTreeMap<String, RosterItem>,
+    /// The version of each item's last write.
+    written: BTreeMap<String, u64>,
+    /// The version at which each removed contact went.
+    removed: BTreeMap<String, u64>,
+}
+
+impl MemoryRoster {
+    fn write(&mut self, item: &RosterItem, version: u64) {
+        self.items.insert(item.contact.clone(), item.clone());
+        self.written.insert(item.contact.clone(), version);
+        self.removed.remove(&item.contact);
+    }
 }
 
 /// An in-memory storage; clones share the same data.
@@ -305,9 +317,10 @@ impl RosterStore for MemoryStorage {
         {
             return Err(StorageError::LimitExceeded);
         }
-        roster.items.insert(item.contact.clone(), item.clone());
         roster.version += 1;
-        Ok(roster.version)
+        let version = roster.version;
+        roster.write(item, version);
+        Ok(version)
     }
 
     async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError> {
@@ -321,7 +334,39 @@ impl RosterStore for MemoryStorage {
             return Ok(None);
         }
         roster.version += 1;
+        roster.written.remove(contact);
+        roster.removed.insert(contact.to_owned(), roster.version);
         Ok(Some(roster.version))
+    }
+
+    async fn changes_since(
+        &self,
+        host: &str,
+        user: &str,
+        since: u64,
+    ) -> Result<Option<(u64, Vec<RosterChange>)>, StorageError> {
+        let key = check_account(host, user)?;
+        let state = self.lock()?;
+        let Some(roster) = state.rosters.get(&key) else { return Ok(None) };
+        if since == 0 || since > roster.version {
+            return Ok(None);
+        }
+        let mut changes: Vec<RosterChange> =
+            roster
+                .written
+                .iter()
+                .filter(|(_, version)| **version > since)
+                .filter_map(|(contact, version)| {
+                    roster.items.get(contact).map(|item| RosterChange::Put { version: *version, item: item.clone() })
+                })
+                .chain(
+                    roster.removed.iter().filter(|(_, version)| **version > since).map(|(contact, version)| {
+                        RosterChange::Removed { version: *version, contact: contact.clone() }
+                    }),
+                )
+                .collect();
+        changes.sort_by_key(RosterChange::version);
+        Ok(Some((roster.version, changes)))
     }
 
     async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
@@ -331,10 +376,11 @@ impl RosterStore for MemoryStorage {
         let mut state = self.lock()?;
         for (user, items) in rosters.iter().filter(|(_, items)| !items.is_empty()) {
             let roster = state.rosters.entry(account_key(host, user)).or_default();
-            for item in items {
-                roster.items.insert(item.contact.clone(), item.clone());
-            }
             roster.version += 1;
+            let version = roster.version;
+            for item in items {
+                roster.write(item, version);
+            }
         }
         Ok(())
     }
@@ -598,8 +644,11 @@ fn import_one(state: &mut State, host: &str, account: &AccountImport) -> Result<
 
     state.accounts.insert(key.clone(), credential_map(&account.credentials));
     if !account.roster.is_empty() {
-        let items = account.roster.iter().map(|item| (item.contact.clone(), item.clone())).collect();
-        state.rosters.insert(key.clone(), MemoryRoster { version: 1, items });
+        let mut roster = MemoryRoster { version: 1, ..MemoryRoster::default() };
+        for item in &account.roster {
+            roster.write(item, 1);
+        }
+        state.rosters.insert(key.clone(), roster);
     }
     if !account.pending_in.is_empty() {
         let requests = account.pending_in.iter().map(|request| (request.contact.clone(), request.clone())).collect();

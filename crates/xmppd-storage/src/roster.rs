@@ -97,6 +97,36 @@ pub struct Roster {
     pub items: Vec<RosterItem>,
 }
 
+/// One change of a roster since some version (RFC 6121 §2.6.3 interim
+/// pushes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RosterChange {
+    /// The item as it is now, last written at `version`.
+    Put {
+        /// The roster version of the item's last write.
+        version: u64,
+        /// The item.
+        item: RosterItem,
+    },
+    /// The contact was removed at `version`.
+    Removed {
+        /// The roster version of the removal.
+        version: u64,
+        /// The removed contact.
+        contact: String,
+    },
+}
+
+impl RosterChange {
+    /// The roster version of the change.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        match self {
+            RosterChange::Put { version, .. } | RosterChange::Removed { version, .. } => *version,
+        }
+    }
+}
+
 /// An inbound subscription request the user has not answered yet
 /// (pending-in, RFC 6121 §3.1.3): kept so that it is delivered again at the
 /// user's next login (§3.1.3 "MUST ... redeliver").
@@ -144,6 +174,21 @@ pub trait RosterStore: Send + Sync {
     /// Removes the item; returns the new version, or `None` (and no version
     /// change) if there was no such item.
     async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError>;
+
+    /// What changed after roster version `since` (RFC 6121 §2.6.3): the
+    /// current version, and each item written or contact removed after
+    /// `since`, in version order, each once in its latest state. `None`
+    /// when the store cannot tell: `since` is 0 or newer than the roster,
+    /// or the history does not reach back that far (a store may keep
+    /// none: the default).
+    async fn changes_since(
+        &self,
+        _host: &str,
+        _user: &str,
+        _since: u64,
+    ) -> Result<Option<(u64, Vec<RosterChange>)>, StorageError> {
+        Ok(None)
+    }
 
     /// Writes the items of many users of `host` in a single transaction,
     /// for provisioning (`xmppd roster import`): either everything is
