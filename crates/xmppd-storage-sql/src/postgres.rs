@@ -314,6 +314,19 @@ async fn import_account_rows(
 const IMPORT_REPLACED_TABLES: [&str; 6] =
     ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes"];
 
+/// The names among `$2` (of host `$1`) that have rows in one of
+/// [`IMPORT_REPLACED_TABLES`]: one index probe per name and table. Scalar
+/// subqueries with `LIMIT 1` rather than `EXISTS`, which the planner may
+/// turn into a hash of the whole table, and does while the tables have no
+/// statistics yet (as during the first import into a new database).
+fn leftover_query() -> String {
+    let probes: Vec<String> = IMPORT_REPLACED_TABLES
+        .iter()
+        .map(|table| format!("(SELECT true FROM {table} d WHERE d.host = $1 AND d.username = t.u LIMIT 1)"))
+        .collect();
+    format!("SELECT t.u FROM UNNEST($2::text[]) AS t(u) WHERE COALESCE({}, false)", probes.join(", "))
+}
+
 /// Accounts per multi-row statement of [`import_batch_rows`] that binds
 /// one value per account.
 const IMPORT_NAME_CHUNK: usize = 5_000;
@@ -362,14 +375,24 @@ async fn import_batch_rows(
     }
     let users: Vec<&str> = created.iter().map(|account| account.username.as_str()).collect();
 
-    // One array parameter: the same prepared statement for every batch.
-    for table in IMPORT_REPLACED_TABLES {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE host = $1 AND username = ANY($2)")))
-            .bind(host)
-            .bind(&users)
-            .execute(&mut *connection)
-            .await
-            .map_err(db_error)?;
+    // Data left behind without an account is rare: one query finds the
+    // names that have some, and only those are emptied. One array
+    // parameter: the same prepared statement for every batch.
+    let leftover: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(leftover_query()))
+        .bind(host)
+        .bind(&users)
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(db_error)?;
+    if !leftover.is_empty() {
+        for table in IMPORT_REPLACED_TABLES {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE host = $1 AND username = ANY($2)")))
+                .bind(host)
+                .bind(&leftover)
+                .execute(&mut *connection)
+                .await
+                .map_err(db_error)?;
+        }
     }
 
     let credentials: Vec<(&str, &StoredCredential)> = created
@@ -596,6 +619,10 @@ impl AuthStore for PostgresBackend {
         // One transaction for the batch, a savepoint per account: dropped
         // without commit on a batch-wide error, which rolls everything back.
         let mut tx = self.begin().await?;
+        // The tables grow by a batch at a time during an import: a generic
+        // plan made while they were small (a sequential scan) would be
+        // kept for the whole import. Plan each statement for its values.
+        sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await.map_err(db_error)?;
         let mut outcomes: Vec<Option<Result<ImportOutcome, StorageError>>> = Vec::with_capacity(accounts.len());
         let mut checked_errors = Vec::with_capacity(accounts.len());
         // (index in `accounts`, account) of the valid ones.
