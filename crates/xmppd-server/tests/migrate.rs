@@ -360,13 +360,28 @@ async fn import_round_trip_and_idempotence() {
     assert_eq!(ids, ["play@x", "orchard@conference.example"], "newest first");
 
     // The old password works on the new server (SCRAM-SHA-256 with the
-    // imported keys), and the imported data is served.
-    let mut alice = common::RawClient::connect(new.starttls_port).await;
-    alice.login("alice", "localhost", Some("laptop")).await;
-    let roster = alice.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
-    assert!(roster.contains("nurse@example.net") && roster.contains("<group>Verona</group>"), "{roster}");
-    let vcard = alice.iq("get", "v1", None, "<vCard xmlns='vcard-temp'/>").await;
-    assert!(vcard.contains("<FN>Alice</FN>"), "{vcard}");
+    // imported keys), and the imported data is served: to a slixmpp
+    // client, or to the project's raw client when slixmpp is missing.
+    let port = new.starttls_port.to_string();
+    let expected = [
+        "check",
+        &port,
+        "alice",
+        common::PASSWORD,
+        "roster=nurse@example.net|none|Nurse|Staff,Verona",
+        "roster=bob@localhost|both|Bob B.|",
+        "vcard-fn=Alice",
+    ];
+    if let Some(out) = common::run_interop_script(&new, "slixmpp_migrate.py", &expected, "slixmpp check") {
+        assert!(out.contains("ok: vcard-fn=Alice"), "{out}");
+    } else {
+        let mut alice = common::RawClient::connect(new.starttls_port).await;
+        alice.login("alice", "localhost", Some("laptop")).await;
+        let roster = alice.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
+        assert!(roster.contains("nurse@example.net") && roster.contains("<group>Verona</group>"), "{roster}");
+        let vcard = alice.iq("get", "v1", None, "<vCard xmlns='vcard-temp'/>").await;
+        assert!(vcard.contains("<FN>Alice</FN>"), "{vcard}");
+    }
     let mut bob = common::RawClient::connect(new.starttls_port).await;
     bob.login("bob", "localhost", None).await;
     bob.send("<presence/>").await;

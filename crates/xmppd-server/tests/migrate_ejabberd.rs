@@ -1,7 +1,8 @@
 //! `xmppd import --from ejabberd`: data made by the real ejabberd (24.12)
 //! and exported with `ejabberdctl export_piefxis` arrives on xmppd intact:
 //! passwords (SCRAM-SHA-256 keys, imported as they are), a roster item with
-//! its name, group and subscription, and a vCard.
+//! its name, group and subscription, and a vCard, as a slixmpp client that
+//! logs in to xmppd with the old password sees them.
 //!
 //! The test runs a private ejabberd node (its own config, node name,
 //! cookie, distribution port, c2s port, spool and log directories, all in a
@@ -241,44 +242,41 @@ modules:
     let again = server.cli(&["import", "--from", "ejabberd", main]).unwrap();
     assert!(again.contains("0 account(s) created, 2 already present"), "{again}");
 
-    for (user, password) in accounts {
-        let mut client = RawClient::connect(server.starttls_port).await;
-        client.open_secure("localhost").await;
-        client.scram_sha256(user, password).await;
-        let outcome = client.expect("</success>").await;
-        assert!(outcome.contains("<success"), "{user}: {outcome}");
-        client.send(header("localhost")).await;
-        client.expect("</stream:features>").await;
-        let jid = client.bind(Some("imported")).await;
-        assert_eq!(jid, format!("{user}@localhost/imported"));
-
-        if user == "romeo" {
-            let roster = client.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
-            assert!(roster.contains("type='result'"), "{roster}");
-            let item_start = roster.find("<item").unwrap_or_else(|| panic!("no roster item: {roster}"));
-            let item = &roster[item_start..];
-            for needle in ["jid='juliet@localhost'", "subscription='both'", "name='Juliet C.'", "<group>Lovers</group>"]
-            {
-                assert!(item.contains(needle), "{needle} missing: {roster}");
-            }
-            assert_eq!(roster.matches("<item").count(), 1, "{roster}");
-
-            let vcard = client.iq("get", "v1", None, "<vCard xmlns='vcard-temp'/>").await;
-            assert!(vcard.contains("type='result'"), "{vcard}");
-            assert!(vcard.contains("<FN>Romeo Montague</FN>"), "{vcard}");
-        } else {
-            // Juliet got no roster item from ejabberdctl (add_rosteritem
-            // writes one side only).
-            let roster = client.iq("get", "r2", None, "<query xmlns='jabber:iq:roster'/>").await;
-            assert!(roster.contains("type='result'") && !roster.contains("<item"), "{roster}");
+    // A slixmpp client logs in with the old passwords and sees the data.
+    let port = server.starttls_port.to_string();
+    let [(romeo, romeo_password), (juliet, juliet_password)] = accounts;
+    let check = |args: &[&str]| common::run_interop_script(&server, "slixmpp_migrate.py", args, "slixmpp check");
+    let expected = [
+        "check",
+        &port,
+        romeo,
+        romeo_password,
+        "roster=juliet@localhost|both|Juliet C.|Lovers",
+        "roster-count=1",
+        "vcard-fn=Romeo Montague",
+    ];
+    if let Some(out) = check(&expected) {
+        assert!(out.contains("ok: vcard-fn=Romeo Montague"), "{out}");
+        // Juliet got no roster item from ejabberdctl (add_rosteritem
+        // writes one side only).
+        let out = check(&["check", &port, juliet, juliet_password, "roster-count=0"]).unwrap();
+        assert!(out.contains("ok: roster-count=0"), "{out}");
+        // A wrong password is refused, so the logins above proved the keys.
+        let out = check(&["refused", &port, romeo, "wrong"]).unwrap();
+        assert!(out.contains("ok: romeo refused"), "{out}");
+    } else {
+        // Without slixmpp: the logins with the project's raw client.
+        for (user, password) in accounts {
+            let mut client = RawClient::connect(server.starttls_port).await;
+            client.open_secure("localhost").await;
+            client.scram_sha256(user, password).await;
+            let outcome = client.expect("</success>").await;
+            assert!(outcome.contains("<success"), "{user}: {outcome}");
+            client.send(header("localhost")).await;
+            client.expect("</stream:features>").await;
+            client.bind(Some("imported")).await;
         }
     }
-    // A wrong password is refused, so the logins above proved the keys.
-    let mut client = RawClient::connect(server.starttls_port).await;
-    client.open_secure("localhost").await;
-    client.scram_sha256("romeo", "wrong").await;
-    let outcome = client.expect("</failure>").await;
-    assert!(outcome.contains("not-authorized"), "{outcome}");
 
     drop(ejabberd);
     eprintln!("ejabberd migration test took {:?}", started.elapsed());
