@@ -308,6 +308,32 @@ async def rosterver():
     result = await iq.send(timeout=TIMEOUT)
     assert result.xml.find(f"{{{NS_ROSTER}}}query").get("ver") == ver
     print("stale version: full roster")
+    # §2.6.3: a known older version: an empty result, then one push per
+    # change (each contact once, in its final state) in version order.
+    for jid in ("x1@localhost", "x2@localhost", "x3@localhost"):
+        await a.update_roster(jid)
+        await expect_push(a, jid, "none")
+    iq = a.Iq(stype="get")
+    iq.enable("roster")
+    result = await iq.send(timeout=TIMEOUT)
+    old_ver = result.xml.find(f"{{{NS_ROSTER}}}query").get("ver")
+    await a.update_roster("bob@localhost", name="Robert", groups=["Friends"])
+    await expect_push(a, "bob@localhost", "none")
+    await a.update_roster("x1@localhost", name="gone soon")
+    await expect_push(a, "x1@localhost", "none")
+    await a.del_roster_item("x1@localhost")
+    await expect_push(a, "x1@localhost", "remove")
+    iq = a.Iq(stype="get")
+    iq.enable("roster")
+    iq["roster"]["ver"] = old_ver
+    result = await iq.send(timeout=TIMEOUT)
+    assert result.xml.find(f"{{{NS_ROSTER}}}query") is None, f"expected an empty result: {result}"
+    first = await expect_push(a, "bob@localhost", "none")
+    second = await expect_push(a, "x1@localhost", "remove")
+    assert int(old_ver) < int(first[4]) < int(second[4]), (old_ver, first, second)
+    await asyncio.sleep(0.3)
+    assert a.pushes.empty(), f"an extra push: {a.pushes.get_nowait()}"
+    print("older version: empty result and interim pushes")
     # Duplicate groups are refused (§2.3.3).
     try:
         await a.update_roster("carol@localhost", groups=["X", "X"])

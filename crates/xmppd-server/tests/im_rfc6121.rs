@@ -63,7 +63,12 @@ fn roster_versioning_and_errors() {
     scenario(
         &server,
         "rosterver",
-        &["unchanged version: empty result", "stale version: full roster", "roster errors ok"],
+        &[
+            "unchanged version: empty result",
+            "stale version: full roster",
+            "older version: empty result and interim pushes",
+            "roster errors ok",
+        ],
     );
 }
 

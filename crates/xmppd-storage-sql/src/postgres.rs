@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, QueryBuilder, Transaction};
 use xmppd_storage::{
     AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
-    PendingIn, Roster, RosterItem, RosterStore, StorageError, StoredCredential, validate,
+    PendingIn, Roster, RosterChange, RosterItem, RosterStore, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
@@ -44,13 +44,14 @@ const OFFLINE_LOCK_CLASS: i32 = 0x4F46_464C;
 /// all in its transaction. Groups go with their roster items through
 /// `ON DELETE CASCADE`. `roster_versions` comes before `roster_items`: the
 /// same lock order as the roster writes, which start with the version row.
-const DELETE_USER_DATA: [&str; 6] = [
+const DELETE_USER_DATA: [&str; 7] = [
     "DELETE FROM kv WHERE host = $1 AND username = $2",
     "DELETE FROM roster_versions WHERE host = $1 AND username = $2",
     "DELETE FROM roster_items WHERE host = $1 AND username = $2",
     "DELETE FROM roster_pending_in WHERE host = $1 AND username = $2",
     "DELETE FROM offline_messages WHERE host = $1 AND username = $2",
     "DELETE FROM pep_nodes WHERE host = $1 AND username = $2",
+    "DELETE FROM roster_removed WHERE host = $1 AND username = $2",
 ];
 
 /// The PostgreSQL backend.
@@ -265,7 +266,7 @@ async fn import_account_rows(
         let mut rows: Vec<(&str, &RosterItem)> = account.roster.iter().map(|item| (user, item)).collect();
         rows.sort_unstable_by(|a, b| a.1.contact.cmp(&b.1.contact));
         for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-            import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+            import_roster_chunk(connection, host, chunk, &HashSet::new(), 1).await?;
         }
     }
     for pending in &account.pending_in {
@@ -311,8 +312,8 @@ async fn import_account_rows(
 /// name an import creates (data left behind without an account is
 /// replaced). Groups go with their roster items through `ON DELETE
 /// CASCADE`.
-const IMPORT_REPLACED_TABLES: [&str; 6] =
-    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes"];
+const IMPORT_REPLACED_TABLES: [&str; 7] =
+    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes", "roster_removed"];
 
 /// The names among `$2` (of host `$1`) that have rows in one of
 /// [`IMPORT_REPLACED_TABLES`]: one index probe per name and table. Scalar
@@ -431,7 +432,7 @@ async fn import_batch_rows(
         .collect();
     rows.sort_unstable_by(|a, b| (a.0, a.1.contact.as_str()).cmp(&(b.0, b.1.contact.as_str())));
     for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-        import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+        import_roster_chunk(connection, host, chunk, &HashSet::new(), 1).await?;
     }
 
     let pending: Vec<(&str, &PendingIn)> = created
@@ -927,6 +928,7 @@ async fn import_roster_chunk(
     host: &str,
     rows: &[(&str, &RosterItem)],
     existing: &HashSet<String>,
+    version: i64,
 ) -> Result<(), StorageError> {
     let (replaced_users, replaced_contacts): (Vec<&str>, Vec<&str>) = rows
         .iter()
@@ -961,8 +963,8 @@ async fn import_roster_chunk(
         approvals.push(item.approved);
     }
     sqlx::query(
-        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) \
-         SELECT $1, u, c, n, s, a, p \
+        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved, version) \
+         SELECT $1, u, c, n, s, a, p, $8 \
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::bool[]) AS t(u, c, n, s, a, p)",
     )
     .bind(host)
@@ -972,6 +974,7 @@ async fn import_roster_chunk(
     .bind(subscriptions)
     .bind(asks)
     .bind(approvals)
+    .bind(version)
     .execute(&mut *connection)
     .await
     .map_err(db_error)?;
@@ -1063,10 +1066,11 @@ impl RosterStore for PostgresBackend {
             }
         }
         sqlx::query(
-            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (host, username, contact) DO UPDATE SET name = excluded.name, \
-             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved",
+             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved, \
+             version = excluded.version",
         )
         .bind(host)
         .bind(user)
@@ -1075,9 +1079,17 @@ impl RosterStore for PostgresBackend {
         .bind(item.subscription.as_str())
         .bind(item.ask)
         .bind(item.approved)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        sqlx::query("DELETE FROM roster_removed WHERE host = $1 AND username = $2 AND contact = $3")
+            .bind(host)
+            .bind(user)
+            .bind(item.contact.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         sqlx::query("DELETE FROM roster_groups WHERE host = $1 AND username = $2 AND contact = $3")
             .bind(host)
             .bind(user)
@@ -1125,8 +1137,69 @@ impl RosterStore for PostgresBackend {
             tx.rollback().await.map_err(db_error)?;
             return Ok(None);
         }
+        // RFC 6121 §2.6.3: remembered for interim pushes.
+        sqlx::query(
+            "INSERT INTO roster_removed (host, username, contact, version) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host, username, contact) DO UPDATE SET version = excluded.version",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(contact)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(version))
+    }
+
+    async fn changes_since(
+        &self,
+        host: &str,
+        user: &str,
+        since: u64,
+    ) -> Result<Option<(u64, Vec<RosterChange>)>, StorageError> {
+        check_owner(host, user)?;
+        let Ok(since_value) = i64::try_from(since) else { return Ok(None) };
+        let mut tx = self.begin_snapshot().await?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                .bind(host)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some(version) = version else { return Ok(None) };
+        if since_value == 0 || since_value > version {
+            return Ok(None);
+        }
+        let written: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_items WHERE host = $1 AND username = $2 \
+             AND (version > $3 OR version = 0)",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(since_value)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if written.iter().any(|(_, version)| *version == 0) {
+            // Written before the history was kept, or by a bulk import.
+            return Ok(None);
+        }
+        let removed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_removed WHERE host = $1 AND username = $2 AND version > $3",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(since_value)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let items = if written.is_empty() { Vec::new() } else { load_roster_items(&mut tx, host, user, None).await? };
+        tx.commit().await.map_err(db_error)?;
+        let changes = crate::rows::roster_changes(items, written, removed)?;
+        Ok(Some((to_u64(version, "roster version")?, changes)))
     }
 
     async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
@@ -1144,7 +1217,9 @@ impl RosterStore for PostgresBackend {
         let mut tx = self.begin().await?;
         let existing = bump_import_versions(&mut tx, host, &users).await?;
         for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-            import_roster_chunk(&mut tx, host, chunk, &existing).await?;
+            // 0: the bulk import keeps no history (RFC 6121 §2.6.3 pushes fall
+            // back to the full roster until the items are written again).
+            import_roster_chunk(&mut tx, host, chunk, &existing, 0).await?;
         }
         tx.commit().await.map_err(db_error)
     }

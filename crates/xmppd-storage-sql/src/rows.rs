@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use xmppd_storage::{ImportedRoster, RosterItem, StorageError, Subscription};
+use xmppd_storage::{ImportedRoster, RosterChange, RosterItem, StorageError, Subscription};
 
 /// `SELECT contact, name, subscription, ask, approved FROM roster_items`.
 pub(crate) type ItemRow = (String, Option<String>, String, bool, bool);
@@ -51,4 +51,29 @@ pub(crate) fn sorted_import(rosters: &[ImportedRoster]) -> Vec<(&str, &RosterIte
         }
     }
     rows
+}
+
+/// The changes of [`RosterStore::changes_since`](xmppd_storage::RosterStore::changes_since)
+/// from the current items, the (contact, version) of the items written
+/// after the asked version and of the contacts removed after it, in
+/// version order.
+pub(crate) fn roster_changes(
+    items: Vec<RosterItem>,
+    written: Vec<(String, i64)>,
+    removed: Vec<(String, i64)>,
+) -> Result<Vec<RosterChange>, StorageError> {
+    let version = |v: i64| u64::try_from(v).map_err(|_| StorageError::Corrupt(format!("roster version {v}")));
+    let mut by_contact: HashMap<String, RosterItem> = items.into_iter().map(|i| (i.contact.clone(), i)).collect();
+    let mut changes = Vec::with_capacity(written.len() + removed.len());
+    for (contact, v) in written {
+        let item = by_contact
+            .remove(&contact)
+            .ok_or_else(|| StorageError::Corrupt(format!("roster item {contact:?} vanished in a snapshot")))?;
+        changes.push(RosterChange::Put { version: version(v)?, item });
+    }
+    for (contact, v) in removed {
+        changes.push(RosterChange::Removed { version: version(v)?, contact });
+    }
+    changes.sort_by_key(RosterChange::version);
+    Ok(changes)
 }

