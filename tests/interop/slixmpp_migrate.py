@@ -7,8 +7,8 @@ usage:
       On a server at 127.0.0.1:PORT (STARTTLS, SCRAM-SHA-256), USER and
       CONTACT (both @localhost) log in; USER adds CONTACT to the roster
       with NAME and GROUP (RFC 6121 §2.3), the two subscribe to each other
-      (§3, both ways: subscription "both"), USER sets the vCard FN
-      (XEP-0054) and publishes the nick NICK (XEP-0172 over XEP-0163,
+      (§3, both ways: subscription "both"), USER sets the vCard FN and
+      PHOTO (XEP-0054, XEP-0153) and publishes the nick NICK (XEP-0172 over XEP-0163,
       item id "current").
   slixmpp_migrate.py check PORT USER PASSWORD EXPECTED...
       USER@localhost logs in to 127.0.0.1:PORT with PASSWORD (SCRAM-SHA-256)
@@ -17,6 +17,8 @@ usage:
                                                   these (empty NAME: none)
         roster-count=N                            N roster items in all
         vcard-fn=TEXT                             the own vCard's FN
+        vcard-photo=setup                         the own vCard's PHOTO is the
+                                                  one prosody-setup set
         nick=TEXT                                 the own PEP nick item
   slixmpp_migrate.py refused PORT USER PASSWORD
       The login of USER@localhost with PASSWORD is refused.
@@ -36,6 +38,9 @@ import xmppd_client
 
 TIMEOUT = 20
 NS_NICK = "http://jabber.org/protocol/nick"
+# The avatar prosody-setup puts into the vCard (any bytes do: no server
+# decodes the image).
+PHOTO = bytes(range(256)) * 3
 PLUGINS = ("xep_0030", "xep_0004", "xep_0054", "xep_0060", "xep_0163")
 
 
@@ -92,6 +97,8 @@ async def prosody_setup(port, user, password, contact, contact_password, name, g
 
     vcard = VCardTemp()
     vcard["FN"] = full_name
+    vcard["PHOTO"]["TYPE"] = "image/png"
+    vcard["PHOTO"]["BINVAL"] = PHOTO
     await owner["xep_0054"].publish_vcard(vcard, timeout=TIMEOUT)
     got = await owner["xep_0054"].get_vcard(owner_jid, local=False, timeout=TIMEOUT)
     assert got["vcard_temp"]["FN"] == full_name, f"vCard: {got}"
@@ -133,6 +140,11 @@ async def check(port, user, password, expected):
         elif kind == "vcard-fn":
             got = await client["xep_0054"].get_vcard(jid, local=False, timeout=TIMEOUT)
             assert got["vcard_temp"]["FN"] == value, f"vCard: {got}"
+        elif kind == "vcard-photo":
+            got = await client["xep_0054"].get_vcard(jid, local=False, timeout=TIMEOUT)
+            photo = got["vcard_temp"]["PHOTO"]
+            assert value == "setup" and photo["BINVAL"] == PHOTO, f"vCard photo: {len(photo['BINVAL'] or b'')} bytes"
+            assert photo["TYPE"] == "image/png", photo["TYPE"]
         elif kind == "nick":
             got = await client["xep_0060"].get_items(jid, NS_NICK, timeout=TIMEOUT)
             texts = [item.xml.find(f"{{{NS_NICK}}}nick").text for item in got["pubsub"]["items"]]

@@ -71,6 +71,7 @@ pub mod prosody;
 mod reader;
 mod timestamp;
 mod user;
+pub mod vcard4;
 mod window;
 mod writer;
 

@@ -361,8 +361,13 @@ fn read_users(
     let reader = open_source(source, path)?;
     for item in reader {
         match item {
-            Ok(user) => {
-                if sender.blocking_send(user).is_err() {
+            Ok((host, mut user)) => {
+                // A profile kept as vCard4 and avatar PEP nodes (Prosody's
+                // mod_vcard_legacy) also becomes the vcard-temp.
+                if user.vcard.is_none() {
+                    user.vcard = xmppd_migrate::vcard4::vcard_temp_from_pep(&user);
+                }
+                if sender.blocking_send((host, user)).is_err() {
                     break;
                 }
             }

@@ -308,7 +308,7 @@ log = {{ info = {log:?} }}
 interfaces = {{ "127.0.0.1" }}
 c2s_ports = {{ {port} }}
 c2s_direct_tls_ports = {{ }}
-modules_enabled = {{ "roster", "saslauth", "tls", "disco", "vcard", "private", "pep" }}
+modules_enabled = {{ "roster", "saslauth", "tls", "disco", "vcard4", "vcard_legacy", "private", "pep" }}
 modules_disabled = {{ "s2s", "s2s_auth_certs" }}
 storage = "internal"
 authentication = "internal_hashed"
@@ -357,11 +357,15 @@ VirtualHost "localhost"
     let server = TestServer::start("", &[]);
     let data_arg = data.to_str().unwrap();
     let report = server.cli(&["import", "--from", "prosody", data_arg]).unwrap();
+    // mod_vcard_legacy keeps the vCard as a vCard4 PEP node (XEP-0292)
+    // and its photo as XEP-0084 avatar nodes: four PEP nodes (nick,
+    // vcard4, avatar data and metadata), from which the vcard-temp is
+    // built.
     assert!(
         report.contains("2 account(s) created, 0 already present, 0 skipped")
             && report.contains("2 roster item(s)")
             && report.contains("1 vCard(s)")
-            && report.contains("1 PEP node(s), 1 PEP item(s)"),
+            && report.contains("4 PEP node(s), 4 PEP item(s)"),
         "{report}"
     );
     let again = server.cli(&["import", "--from", "prosody", data_arg]).unwrap();
@@ -376,7 +380,13 @@ VirtualHost "localhost"
     let out = check(
         romeo,
         romeo_password,
-        &["roster=juliet@localhost|both|Juliet C.|Lovers", "roster-count=1", "vcard-fn=Romeo Montague", "nick=Romy"],
+        &[
+            "roster=juliet@localhost|both|Juliet C.|Lovers",
+            "roster-count=1",
+            "vcard-fn=Romeo Montague",
+            "vcard-photo=setup",
+            "nick=Romy",
+        ],
     );
     assert!(out.contains("ok: nick=Romy"), "{out}");
     let out = check(juliet, juliet_password, &["roster=romeo@localhost|both||", "roster-count=1"]);
