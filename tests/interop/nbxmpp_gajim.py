@@ -22,7 +22,7 @@ from nbxmpp.const import ConnectionProtocol, ConnectionType
 from nbxmpp.modules.user_avatar import Avatar
 from nbxmpp.namespaces import Namespace
 from nbxmpp.protocol import JID, Iq
-from nbxmpp.structs import BookmarkData
+from nbxmpp.structs import BookmarkData, OMEMOBundle
 
 PORT, USER, PASSWORD = sys.argv[1:4]
 DOMAIN = "localhost"
@@ -84,6 +84,24 @@ def scenario(client):
     photo, _sha = vcard.get_avatar()
     assert photo == image, "the vCard has no converted avatar"
     print("vCard carries the PEP avatar (XEP-0398)")
+
+    # OMEMO (Gajim's plugin, legacy namespace): the device list and a
+    # bundle, each in an open node set up through publish-options.
+    omemo = client.get_module("OMEMO")
+    yield omemo.set_devicelist([4223, 31415])
+    devices = yield omemo.request_devicelist(own)
+    assert sorted(devices) == [4223, 31415], devices
+    key = bytes([5]) + bytes(range(32))
+    bundle = OMEMOBundle(
+        spk={"id": "1", "key": key},
+        spk_signature=bytes(64),
+        ik=key,
+        otpks=[{"id": str(n), "key": key} for n in range(1, 4)],
+    )
+    yield omemo.set_bundle(bundle, 31415)
+    fetched = yield omemo.request_bundle(own, 31415)
+    assert fetched.ik == key and len(fetched.otpks) == 3, fetched
+    print("OMEMO device list and bundle published and read back")
 
     # XEP-0402 bookmarks with Gajim's node options (whitelist, max items).
     room = JID.from_string("room@conference.example.org")

@@ -2,7 +2,8 @@
 //! `python3-nbxmpp`, the library Gajim is built on) logs in and makes the
 //! requests Gajim makes after login — server and account discovery,
 //! roster, carbons, blocking list, avatar publication with
-//! publish-options, the vCard avatar, XEP-0402 bookmarks
+//! publish-options, the vCard avatar, the OMEMO device list and bundle,
+//! XEP-0402 bookmarks
 //! (`tests/interop/nbxmpp_gajim.py`). Skipped when the system Python
 //! cannot import nbxmpp, unless `XMPPD_REQUIRE_SERVICES=1`.
 #![allow(clippy::unwrap_used)]
@@ -52,6 +53,7 @@ fn gajim_library_login_sequence() {
         "blocking list received",
         "avatar published and read back (XEP-0084, publish-options)",
         "vCard carries the PEP avatar (XEP-0398)",
+        "OMEMO device list and bundle published and read back",
         "bookmarks stored and read back (XEP-0402)",
     ] {
         assert!(stdout.contains(step), "missing step `{step}`:\n{stdout}\n{stderr}");
