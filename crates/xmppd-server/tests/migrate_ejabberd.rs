@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{RawClient, TestServer, free_port, header};
+use common::{RawClient, TestServer, free_port};
 
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
@@ -268,13 +268,7 @@ modules:
         // Without slixmpp: the logins with the project's raw client.
         for (user, password) in accounts {
             let mut client = RawClient::connect(server.starttls_port).await;
-            client.open_secure("localhost").await;
-            client.scram_sha256(user, password).await;
-            let outcome = client.expect("</success>").await;
-            assert!(outcome.contains("<success"), "{user}: {outcome}");
-            client.send(header("localhost")).await;
-            client.expect("</stream:features>").await;
-            client.bind(Some("imported")).await;
+            client.login_with(user, password, "localhost", Some("imported")).await;
         }
     }
 

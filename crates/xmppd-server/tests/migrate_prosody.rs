@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{RawClient, TestServer, free_port, header};
+use common::{RawClient, TestServer, free_port};
 
 fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
@@ -50,15 +50,7 @@ async fn accounts_from_prosody_keep_their_passwords() {
     )
     .unwrap();
     let accounts = [("romeo", "wherefore art thou"), ("juliet", "pässwörd 42")];
-    for (user, password) in accounts {
-        let output = Command::new(&prosodyctl)
-            .arg("--config")
-            .arg(&config)
-            .args(["register", user, "localhost", password])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
-    }
+    register(&prosodyctl, &config, &accounts);
 
     // Roster, vCard and a PEP node written by Prosody's own storage
     // modules (what mod_roster, mod_vcard and mod_pep do), when Lua is
@@ -110,13 +102,7 @@ async fn accounts_from_prosody_keep_their_passwords() {
 
     for (user, password) in accounts {
         let mut client = RawClient::connect(server.starttls_port).await;
-        client.open_secure("localhost").await;
-        client.scram_sha256(user, password).await;
-        let outcome = client.expect("</success>").await;
-        assert!(outcome.contains("<success"), "{user}: {outcome}");
-        client.send(header("localhost")).await;
-        client.expect("</stream:features>").await;
-        let jid = client.bind(Some("imported")).await;
+        let jid = client.login_with(user, password, "localhost", Some("imported")).await;
         assert_eq!(jid, format!("{user}@localhost/imported"));
         if populated && user == "romeo" {
             let roster = client.iq("get", "r1", None, "<query xmlns='jabber:iq:roster'/>").await;
@@ -326,15 +312,7 @@ VirtualHost "localhost"
     )
     .unwrap();
     let accounts = [("romeo", "wherefore art thou"), ("juliet", "pässwörd 42")];
-    for (user, password) in accounts {
-        let output = Command::new(&prosodyctl)
-            .arg("--config")
-            .arg(&config)
-            .args(["register", user, "localhost", password])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
-    }
+    register(&prosodyctl, &config, &accounts);
 
     let mut daemon = Prosody::start(&prosody, &config, log, port);
     let [(romeo, romeo_password), (juliet, juliet_password)] = accounts;
@@ -394,4 +372,18 @@ VirtualHost "localhost"
     let out = slixmpp_migrate(&["refused", &xmppd_port, romeo, "wrong"], || server.log()).unwrap();
     assert!(out.contains("ok: romeo refused"), "{out}");
     eprintln!("prosody round trip took {:?}", started.elapsed());
+}
+
+/// Creates the accounts with the real `prosodyctl register`, against the
+/// data dir of `config`.
+fn register(prosodyctl: &std::path::Path, config: &std::path::Path, accounts: &[(&str, &str)]) {
+    for (user, password) in accounts {
+        let output = Command::new(prosodyctl)
+            .arg("--config")
+            .arg(config)
+            .args(["register", user, "localhost", password])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "prosodyctl register {user}: {}", String::from_utf8_lossy(&output.stderr));
+    }
 }

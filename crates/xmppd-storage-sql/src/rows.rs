@@ -77,3 +77,51 @@ pub(crate) fn roster_changes(
     changes.sort_by_key(RosterChange::version);
     Ok(changes)
 }
+
+/// The body of `RosterStore::changes_since` after the read transaction
+/// `$tx` was opened, the same SQL in both dialects; the dialect's
+/// `load_roster_items`, `db_error` and `to_u64` are used.
+macro_rules! roster_changes_in {
+    ($tx:ident, $host:ident, $user:ident, $since:ident) => {{
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                .bind($host)
+                .bind($user)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(db_error)?;
+        let Some(version) = version else { return Ok(None) };
+        if $since == 0 || $since > version {
+            return Ok(None);
+        }
+        let written: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_items WHERE host = $1 AND username = $2 \
+                 AND (version > $3 OR version = 0)",
+        )
+        .bind($host)
+        .bind($user)
+        .bind($since)
+        .fetch_all(&mut *$tx)
+        .await
+        .map_err(db_error)?;
+        if written.iter().any(|(_, version)| *version == 0) {
+            // Written before the history was kept, or by a bulk import.
+            return Ok(None);
+        }
+        let removed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT contact, version FROM roster_removed WHERE host = $1 AND username = $2 AND version > $3",
+        )
+        .bind($host)
+        .bind($user)
+        .bind($since)
+        .fetch_all(&mut *$tx)
+        .await
+        .map_err(db_error)?;
+        let items =
+            if written.is_empty() { Vec::new() } else { load_roster_items(&mut $tx, $host, $user, None).await? };
+        $tx.commit().await.map_err(db_error)?;
+        let changes = crate::rows::roster_changes(items, written, removed)?;
+        Ok(Some((to_u64(version, "roster version")?, changes)))
+    }};
+}
+pub(crate) use roster_changes_in;

@@ -359,10 +359,16 @@ impl RawClient {
     /// Full login: STARTTLS (if needed), SCRAM-SHA-256, bind. Returns the
     /// bound full JID.
     pub async fn login(&mut self, user: &str, domain: &str, resource: Option<&str>) -> String {
+        self.login_with(user, PASSWORD, domain, resource).await
+    }
+
+    /// [`RawClient::login`] with another password (SCRAM-SHA-256 over
+    /// STARTTLS); panics unless the server answers `<success/>`.
+    pub async fn login_with(&mut self, user: &str, password: &str, domain: &str, resource: Option<&str>) -> String {
         self.open_secure(domain).await;
-        self.scram_sha256(user, PASSWORD).await;
-        self.expect("<success").await;
-        self.expect("</success>").await;
+        self.scram_sha256(user, password).await;
+        let outcome = self.expect("</success>").await;
+        assert!(outcome.contains("<success"), "{user}: {outcome}");
         self.send(header(domain)).await;
         self.expect("</stream:features>").await;
         self.bind(resource).await
