@@ -12,7 +12,7 @@
 //!   it, §4.3.1) and their `ver`, as Prosody's mod_pep keeps them. An entry
 //!   goes with the resource's unavailable presence.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use xmppd_jid::{BareJid, FullJid};
@@ -33,10 +33,30 @@ enum CapsState {
     Pending(Vec<(BareJid, FullJid)>),
 }
 
+/// Resolved `ver`s kept at most: each is a client configuration, so a
+/// real deployment has a few hundred; a client that makes up new ones
+/// cannot grow the cache beyond this (the oldest are dropped first and
+/// resolved again when announced again).
+pub(crate) const MAX_KNOWN_CAPS: usize = 4096;
+
+/// disco#info queries in flight at most; a `ver` announced while this
+/// many are under way is asked again at its next announcement.
+pub(crate) const MAX_PENDING_CAPS: usize = 256;
+
+/// The caps cache: what is known of each `ver`, and the order in which
+/// the known ones were resolved.
+#[derive(Default)]
+struct CapsCache {
+    states: HashMap<Arc<str>, CapsState>,
+    resolved_order: VecDeque<Arc<str>>,
+    /// How many `states` are `Pending`.
+    pending: usize,
+}
+
 /// Notification interest of one host.
 #[derive(Default)]
 pub(crate) struct Interest {
-    caps: Mutex<HashMap<Arc<str>, CapsState>>,
+    caps: Mutex<CapsCache>,
     /// The caps (`ver`, `node`) of each local session that announced them.
     session_caps: Mutex<HashMap<FullJid, SessionCaps>>,
     /// Per owner: the resources that receive its notifications, with their
@@ -92,14 +112,22 @@ impl Interest {
             known.insert(resource.clone(), ver.clone());
         }
         let mut caps = lock(&self.caps);
-        match caps.get_mut(&ver) {
+        let busy = caps.pending >= MAX_PENDING_CAPS;
+        match caps.states.get_mut(&ver) {
             Some(CapsState::Known(set)) => Noted::Known(set.clone()),
             Some(CapsState::Pending(waiting)) => {
                 waiting.push((owner.clone(), resource.clone()));
                 Noted::Waiting
             }
+            None if busy => {
+                drop(caps);
+                // Not now: forgotten, so that the next announcement tries.
+                self.forget_recipient(owner, resource);
+                Noted::Unchanged
+            }
             None => {
-                caps.insert(ver, CapsState::Pending(vec![(owner.clone(), resource.clone())]));
+                caps.states.insert(ver, CapsState::Pending(vec![(owner.clone(), resource.clone())]));
+                caps.pending += 1;
                 Noted::Resolve
             }
         }
@@ -125,7 +153,7 @@ impl Interest {
         let caps = lock(&self.caps);
         candidates
             .into_iter()
-            .filter(|(_, ver)| matches!(caps.get(ver), Some(CapsState::Known(set)) if set.contains(node)))
+            .filter(|(_, ver)| matches!(caps.states.get(ver), Some(CapsState::Known(set)) if set.contains(node)))
             .map(|(jid, _)| jid)
             .collect()
     }
@@ -135,12 +163,27 @@ impl Interest {
     /// later announcement tries again) and returns the pairs that waited.
     pub(crate) fn resolved(&self, ver: &Arc<str>, notify: Option<NotifySet>) -> Vec<(BareJid, FullJid)> {
         let mut caps = lock(&self.caps);
-        let waiting = match caps.remove(ver) {
-            Some(CapsState::Pending(waiting)) => waiting,
-            _ => Vec::new(),
+        let waiting = match caps.states.remove(ver) {
+            Some(CapsState::Pending(waiting)) => {
+                caps.pending = caps.pending.saturating_sub(1);
+                waiting
+            }
+            Some(known @ CapsState::Known(_)) => {
+                caps.states.insert(ver.clone(), known);
+                return Vec::new();
+            }
+            None => Vec::new(),
         };
         if let Some(set) = notify {
-            caps.insert(ver.clone(), CapsState::Known(set));
+            caps.states.insert(ver.clone(), CapsState::Known(set));
+            caps.resolved_order.push_back(ver.clone());
+            while caps.resolved_order.len() > MAX_KNOWN_CAPS {
+                if let Some(oldest) = caps.resolved_order.pop_front()
+                    && matches!(caps.states.get(&oldest), Some(CapsState::Known(_)))
+                {
+                    caps.states.remove(&oldest);
+                }
+            }
         } else {
             // Let the waiting resources ask again on their next presence.
             let mut recipients = lock(&self.recipients);
@@ -226,6 +269,38 @@ mod tests {
         assert!(interest.interested(&owner, "urn:other").is_empty());
         interest.forget_recipient(&owner, &phone);
         assert_eq!(interest.interested(&owner, "urn:nick"), [laptop]);
+    }
+
+    #[test]
+    fn the_cache_is_bounded() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        let phone = full("bob@example.org/phone");
+        let set: NotifySet = Arc::new(BTreeSet::new());
+        for n in 0..MAX_KNOWN_CAPS + 10 {
+            let ver: Arc<str> = Arc::from(format!("v{n}"));
+            interest.note_recipient(&owner, &phone, ver.clone());
+            interest.resolved(&ver, Some(set.clone()));
+        }
+        let caps = lock(&interest.caps);
+        assert_eq!(caps.states.len(), MAX_KNOWN_CAPS);
+        assert!(!caps.states.contains_key("v0") && caps.states.contains_key("v4105"));
+        assert_eq!(caps.pending, 0);
+    }
+
+    #[test]
+    fn queries_in_flight_are_bounded() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        for n in 0..MAX_PENDING_CAPS {
+            let resource = full(&format!("bob@example.org/r{n}"));
+            assert!(matches!(interest.note_recipient(&owner, &resource, Arc::from(format!("v{n}"))), Noted::Resolve));
+        }
+        let late = full("bob@example.org/late");
+        let ver: Arc<str> = Arc::from("late");
+        assert!(matches!(interest.note_recipient(&owner, &late, ver.clone()), Noted::Unchanged));
+        interest.resolved(&Arc::from("v0"), None);
+        assert!(matches!(interest.note_recipient(&owner, &late, ver), Noted::Resolve), "tried again later");
     }
 
     #[test]
