@@ -65,8 +65,8 @@ use xmppd_xml::Element;
 /// The module declaration.
 pub static MODULE: ModuleDef = ModuleDef {
     name: "adhoc",
-    // Partial: no command-specific error conditions (§4.4), no xml:lang
-    // handling (§3.7), no announcements by message (§2.3).
+    // Partial: no xml:lang handling (§3.7), no announcements by message
+    // (§2.3).
     protocols: &[Protocol { spec: "XEP-0050", version: "1.3.0", support: Support::Partial }],
     start,
 };
