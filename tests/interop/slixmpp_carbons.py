@@ -56,6 +56,10 @@ async def main():
     await phone["xep_0280"].enable(timeout=TIMEOUT)
     await laptop["xep_0280"].enable(timeout=TIMEOUT)
     await laptop["xep_0280"].enable(timeout=TIMEOUT)  # a second enable is a no-op (§7.1)
+    # Addressed to the server instead of the own account: the same.
+    iq = phone.make_iq_set(ito="localhost")
+    iq.append(ET.Element(f"{{{NS_CARBONS}}}enable"))
+    await iq.send(timeout=TIMEOUT)
     print("carbons enabled")
 
     # To the bare JID: the phone (priority 10) gets it, the laptop a copy.

@@ -199,6 +199,14 @@ async def pep():
     assert item_texts(items, "{urn:xmpp:test}data") == ["2"], items
     print("configure: form read and max_items lowered")
 
+    # XEP-0163 §4.3.5: a new subscriber gets the last items at once.
+    while not carol.events.empty():
+        carol.events.get_nowait()
+    carol.send_presence(pto="alice@localhost", ptype="subscribe")
+    msg = await expect_event(carol, "publish", NS_NICK, "new subscriber gets the last item")
+    assert msg.xml.find(f".//{{{NS_NICK}}}nick").text == "Alice"
+    print("new subscriber gets the last item")
+
     await alice["xep_0060"].retract("alice@localhost", OPEN_NODE, "two", notify=True, timeout=TIMEOUT)
     await expect_event(bob, "retract", OPEN_NODE, "retract notified")
     await expect_iq_error("item-not-found", None, alice["xep_0060"].retract("alice@localhost", OPEN_NODE, "two", timeout=TIMEOUT))

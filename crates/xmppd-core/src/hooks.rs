@@ -83,6 +83,29 @@ pub trait StanzaRewriter: Send + Sync {
     async fn rewrite(&self, server: &Arc<Server>, stanza: &Stanza) -> Option<Stanza>;
 }
 
+/// A hook on roster changes (Prosody's `roster-item-changed`): called
+/// after an item of a local user's roster was written or removed and the
+/// push went out.
+#[async_trait]
+pub trait RosterHook: Send + Sync {
+    /// `item` is the new state of the user's item for `contact`, `None`
+    /// when it was removed.
+    async fn on_roster_change(
+        &self,
+        server: &Arc<Server>,
+        user: &xmppd_jid::BareJid,
+        contact: &str,
+        item: Option<&xmppd_storage::RosterItem>,
+    );
+}
+
+/// A registered roster hook.
+pub(crate) struct RosterHookEntry {
+    pub(crate) module: &'static str,
+    pub(crate) priority: i32,
+    pub(crate) hook: Arc<dyn RosterHook>,
+}
+
 /// A registered rewriter.
 pub(crate) struct RewriterEntry {
     pub(crate) module: &'static str,
@@ -151,6 +174,7 @@ impl KindSet {
 pub(crate) struct HookTable {
     stanza: [Vec<StanzaHookEntry>; StanzaHookPoint::COUNT],
     rewriters: Vec<RewriterEntry>,
+    roster: Vec<RosterHookEntry>,
     bound: Vec<SessionHookEntry>,
     initial_presence: Vec<SessionHookEntry>,
     closed: Vec<SessionHookEntry>,
@@ -172,6 +196,21 @@ impl HookTable {
     /// The outbound rewriters that want this stanza kind, in order.
     pub(crate) fn rewriters(&self, kind: StanzaKind) -> Vec<Arc<dyn StanzaRewriter>> {
         self.rewriters.iter().filter(|e| e.kinds.contains(kind)).map(|e| e.rewriter.clone()).collect()
+    }
+
+    pub(crate) fn add_roster(&mut self, entry: RosterHookEntry) {
+        self.roster.push(entry);
+        self.roster.sort_by_key(|e| std::cmp::Reverse(e.priority));
+    }
+
+    /// The roster hooks, in order.
+    pub(crate) fn roster_hooks(&self) -> Vec<Arc<dyn RosterHook>> {
+        self.roster.iter().map(|e| e.hook.clone()).collect()
+    }
+
+    /// Whether any roster hook is registered.
+    pub(crate) fn has_roster_hooks(&self) -> bool {
+        !self.roster.is_empty()
     }
 
     pub(crate) fn add_session(&mut self, point: SessionHookPoint, entry: SessionHookEntry) {
@@ -210,6 +249,9 @@ impl HookTable {
         let mut out = Vec::new();
         for e in &self.rewriters {
             out.push(("outbound-rewrite".to_owned(), e.module, e.priority));
+        }
+        for e in &self.roster {
+            out.push(("roster-change".to_owned(), e.module, e.priority));
         }
         for (index, name) in ["outbound", "inbound", "undeliverable"].iter().enumerate() {
             for e in &self.stanza[index] {

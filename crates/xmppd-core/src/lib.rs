@@ -21,7 +21,9 @@ pub mod stanza;
 pub use accounts::AccountError;
 pub use adhoc::{AdhocCommand, AdhocOutcome, AdhocReply, AdhocRequest, CommandAccess, NoteType};
 pub use config::Config;
-pub use hooks::{HookFlow, KindSet, SessionHook, SessionHookPoint, StanzaHook, StanzaHookPoint, StanzaRewriter};
+pub use hooks::{
+    HookFlow, KindSet, RosterHook, SessionHook, SessionHookPoint, StanzaHook, StanzaHookPoint, StanzaRewriter,
+};
 pub use module::{
     DiscoNodes, IqHandler, IqRequest, ModuleContext, ModuleDef, PreAuthError, PreAuthIqHandler, PreAuthIqRequest,
     Protocol, Scope, Support,

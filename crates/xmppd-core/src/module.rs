@@ -13,8 +13,8 @@ use xmppd_xml::Element;
 
 use crate::adhoc::{AdhocCommand, AdhocCommandEntry, CommandAccess};
 use crate::hooks::{
-    HookTable, KindSet, RewriterEntry, SessionHook, SessionHookEntry, SessionHookPoint, StanzaHook, StanzaHookEntry,
-    StanzaHookPoint, StanzaRewriter,
+    HookTable, KindSet, RewriterEntry, RosterHook, RosterHookEntry, SessionHook, SessionHookEntry, SessionHookPoint,
+    StanzaHook, StanzaHookEntry, StanzaHookPoint, StanzaRewriter,
 };
 use crate::server::Server;
 use crate::stanza::{IqType, Stanza};
@@ -370,6 +370,13 @@ impl ModuleContext<'_> {
     pub fn outbound_rewriter(&mut self, kinds: KindSet, priority: i32, rewriter: impl StanzaRewriter + 'static) {
         let entry = RewriterEntry { module: self.module, priority, kinds, rewriter: Arc::new(rewriter) };
         self.registrations.hooks.add_rewriter(entry);
+    }
+
+    /// Hooks into roster changes of this host's users; higher `priority`
+    /// runs first.
+    pub fn roster_hook(&mut self, priority: i32, hook: impl RosterHook + 'static) {
+        let entry = RosterHookEntry { module: self.module, priority, hook: Arc::new(hook) };
+        self.registrations.hooks.add_roster(entry);
     }
 
     /// Hooks into session lifecycle events; higher `priority` runs first.

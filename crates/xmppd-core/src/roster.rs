@@ -229,7 +229,7 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(!second.is_finished(), "the second write went ahead of the first push");
-        server.push_roster_item(&user, &item("a@x"), first);
+        server.push_roster_item(&user, &item("a@x"), first).await;
         let version = tokio::time::timeout(Duration::from_secs(5), second).await;
         assert!(matches!(version, Ok(Ok(Ok(2)))), "{version:?}");
     }

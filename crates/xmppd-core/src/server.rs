@@ -804,14 +804,14 @@ impl Server {
     /// (RFC 6121 §2.1.6, §2.3.2). Fails with `LimitExceeded` when a new
     /// contact would exceed `max_items`.
     pub async fn put_roster_item(
-        &self,
+        self: &Arc<Self>,
         user: &BareJid,
         item: &RosterItem,
         max_items: Option<u64>,
     ) -> Result<u64, StorageError> {
         let write = self.rosters.put_ordered(user, item, max_items).await?;
         let version = write.version;
-        self.push_roster_item(user, item, write);
+        self.push_roster_item(user, item, write).await;
         Ok(version)
     }
 
@@ -824,9 +824,23 @@ impl Server {
         self.rosters.put_ordered(user, item, None).await
     }
 
-    /// Pushes an item to the user's interested resources (RFC 6121 §2.1.6).
-    pub fn push_roster_item(&self, user: &BareJid, item: &RosterItem, write: RosterWrite) {
+    /// Pushes an item to the user's interested resources (RFC 6121 §2.1.6),
+    /// then tells the roster hooks.
+    pub async fn push_roster_item(self: &Arc<Self>, user: &BareJid, item: &RosterItem, write: RosterWrite) {
         self.push_roster(user, crate::roster::item_element(item), write.version);
+        drop(write);
+        self.run_roster_hooks(user, &item.contact, Some(item)).await;
+    }
+
+    /// Runs the roster hooks of the user's host.
+    async fn run_roster_hooks(self: &Arc<Self>, user: &BareJid, contact: &str, item: Option<&RosterItem>) {
+        let Some(host) = self.hosts.get(&user.to_domain_jid()) else { return };
+        if !host.hooks.has_roster_hooks() {
+            return;
+        }
+        for hook in host.hooks.roster_hooks() {
+            hook.on_roster_change(self, user, contact, item).await;
+        }
     }
 
     /// Sends unavailable presence from each of the user's available
@@ -843,11 +857,17 @@ impl Server {
 
     /// Removes an item and pushes the removal (RFC 6121 §2.5.2); `None` if
     /// there was no such item.
-    pub async fn remove_roster_item(&self, user: &BareJid, contact: &BareJid) -> Result<Option<u64>, StorageError> {
-        let _order = self.rosters.write_order(user).await;
+    pub async fn remove_roster_item(
+        self: &Arc<Self>,
+        user: &BareJid,
+        contact: &BareJid,
+    ) -> Result<Option<u64>, StorageError> {
+        let order = self.rosters.write_order(user).await;
         let version = self.rosters.remove(user, contact.as_str()).await?;
         if let Some(version) = version {
             self.push_roster(user, crate::roster::removed_item_element(contact.as_str()), version);
+            drop(order);
+            self.run_roster_hooks(user, contact.as_str(), None).await;
         }
         Ok(version)
     }

@@ -290,11 +290,13 @@ impl StanzaHook for Inbound {
             return HookFlow::Handled;
         }
         // Stanzas the server sends on behalf of a local user (presence
-        // broadcasts, probe answers) to someone that user blocked.
+        // broadcasts, probe answers, PEP notifications, XEP-0163 §4.3.4
+        // "MUST NOT send notifications to a subscriber if the user has
+        // blocked the subscriber") to someone that user blocked, also while
+        // the user is offline (the list is then read, not cached).
         let sender_bare = sender.to_bare();
         if sender_bare.node().is_some()
             && server.serves_domain(sender_bare.domain())
-            && server.sessions().is_online(&sender_bare)
             && self.0.blocks(server, &sender_bare, to).await
         {
             return HookFlow::Handled;

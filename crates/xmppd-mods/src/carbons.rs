@@ -11,7 +11,7 @@
 //!   not get the message itself under RFC 6121 §8.5.
 //! * Eligibility (§6.1): type `chat`; type `normal` with a `<body/>`; or a
 //!   payload of XEP-0184 receipts, XEP-0085 chat states or XEP-0333 markers;
-//!   never `groupchat`, never with `<private/>` or a XEP-0334 `<no-copy/>`
+//!   never `groupchat` (a `headline` only with such a payload), never with `<private/>` or a XEP-0334 `<no-copy/>`
 //!   hint, and never private messages from a MUC occupant. XEP-0249
 //!   invitations and mediated invitations are copied. Errors are not
 //!   copied (the "error to an eligible message" rule would need per-message
@@ -138,12 +138,12 @@ fn eligible(message: &Element, from_occupant: bool) -> bool {
     }
     let is_muc = has("x", NS_MUC_USER);
     match message.attr("type").unwrap_or("normal") {
-        "groupchat" | "error" | "headline" => false,
+        "groupchat" | "error" => false,
         // A private message from an occupant reaches every joined client
         // through the MUC itself.
         "chat" => !(is_muc && from_occupant),
-        _ => {
-            has("body", ns::CLIENT)
+        kind => {
+            (kind != "headline" && has("body", ns::CLIENT))
                 || message.children().any(|child| IM_PAYLOADS.contains(&child.ns()))
                 || has("x", NS_DIRECT_INVITE)
                 || message.get_child("x", NS_MUC_USER).is_some_and(|x| x.get_child("invite", NS_MUC_USER).is_some())
@@ -158,11 +158,16 @@ struct Toggle(Arc<Carbons>);
 impl IqHandler for Toggle {
     /// XEP-0280 §4 and §5: for the requesting session only.
     async fn handle(&self, request: IqRequest<'_>) -> IqOutcome {
-        let user = request.own_account()?;
+        // Addressed to the user's own account or to the server: either
+        // way it is about the requesting session (a request for another
+        // account is not-allowed, §4).
         let Ok(session) = request.stanza.from().clone().try_into_full() else {
             return Err(StanzaErrorCondition::NotAllowed);
         };
-        if session.to_bare() != user {
+        if let Some(to) = request.stanza.to()
+            && to.node().is_some()
+            && to.to_bare() != session.to_bare()
+        {
             return Err(StanzaErrorCondition::NotAllowed);
         }
         self.0.set(&session, request.payload.name() == "enable");
@@ -270,6 +275,8 @@ mod tests {
         assert!(eligible(&message("<message><displayed xmlns='urn:xmpp:chat-markers:0' id='1'/></message>"), false));
         assert!(!eligible(&message("<message type='groupchat'><body>hi</body></message>"), false));
         assert!(!eligible(&message("<message type='headline'><body>hi</body></message>"), false));
+        let receipt = "<message type='headline'><received xmlns='urn:xmpp:receipts' id='1'/></message>";
+        assert!(eligible(&message(receipt), false), "IM payloads count whatever the type");
         assert!(!eligible(&message("<message type='error'><body>hi</body></message>"), false));
         let private = "<message type='chat'><body>x</body><private xmlns='urn:xmpp:carbons:2'/></message>";
         assert!(!eligible(&message(private), false));

@@ -405,7 +405,7 @@ impl StanzaHook for Inbound {
                 };
                 // §3.1.6, §3.2.3, §3.3.3: the stanza first, then the push.
                 deliver_to_interested(server, &user, &stanza.readdressed(&bare_to));
-                server.push_roster_item(&user, &next, write);
+                server.push_roster_item(&user, &next, write).await;
                 if other == "unsubscribe" {
                     // §3.3.3: the former subscriber stops seeing the user;
                     // A.3.2: and gets "unsubscribed" on the user's behalf.

@@ -147,7 +147,10 @@ fn start(ctx: &mut ModuleContext<'_>) -> Result<(), String> {
     // contacts' inbound hook finds the sender's caps.
     ctx.stanza_hook(StanzaHookPoint::Outbound, KindSet::PRESENCE, 10, OwnPresence(service.clone()));
     ctx.stanza_hook(StanzaHookPoint::Inbound, KindSet::PRESENCE, -10, ContactPresence(service.clone()));
-    ctx.session_hook(SessionHookPoint::Closed, -10, SessionGone(service));
+    ctx.session_hook(SessionHookPoint::Closed, -10, SessionGone(service.clone()));
+    // After the roster write: a new `from` subscription makes the
+    // contact a subscriber (XEP-0163 §4.3.5), a cancelled one ends it.
+    ctx.roster_hook(0, SubscriptionChanged(service));
     Ok(())
 }
 
@@ -774,17 +777,13 @@ fn presence_caps(stanza: &Stanza) -> Option<SessionCaps> {
 /// caps are read once here, and the session becomes a recipient of its own
 /// account's notifications (XEP-0163 §4.3.3 "the account owner's
 /// resources") and of every local account it is subscribed to (§4.3.1).
-/// A `subscribed` answer makes the contact's sessions recipients at once.
 struct OwnPresence(Arc<Pep>);
 
 #[async_trait]
 impl StanzaHook for OwnPresence {
     async fn on_stanza(&self, server: &Arc<Server>, stanza: &Stanza) -> HookFlow {
         let Ok(session) = stanza.from().clone().try_into_full() else { return HookFlow::Continue };
-        if let Some(to) = stanza.to() {
-            if stanza.stanza_type() == Some("subscribed") {
-                self.0.subscription_approved(server, &session.to_bare(), &to.to_bare()).await;
-            }
+        if stanza.to().is_some() {
             return HookFlow::Continue;
         }
         match stanza.stanza_type() {
@@ -835,7 +834,8 @@ impl Pep {
 
     /// `owner` approved `contact`'s subscription (RFC 6121 §3.1.5): the
     /// contact's available local sessions receive `owner`'s notifications
-    /// from now on.
+    /// from now on, starting with the last items (XEP-0163 §4.3.5: "MUST
+    /// send the last published item to all new subscribers").
     async fn subscription_approved(self: &Arc<Self>, server: &Arc<Server>, owner: &BareJid, contact: &BareJid) {
         for session in server.sessions().sessions_of(contact) {
             if session.is_available()
@@ -881,6 +881,29 @@ impl StanzaHook for ContactPresence {
             Some(_) => {}
         }
         HookFlow::Continue
+    }
+}
+
+/// Subscriptions to an account's presence are PEP subscriptions.
+struct SubscriptionChanged(Arc<Pep>);
+
+#[async_trait]
+impl xmppd_core::RosterHook for SubscriptionChanged {
+    async fn on_roster_change(
+        &self,
+        server: &Arc<Server>,
+        owner: &BareJid,
+        contact: &str,
+        item: Option<&xmppd_storage::RosterItem>,
+    ) {
+        let Ok(contact) = contact.parse::<BareJid>() else { return };
+        if item.is_some_and(|item| item.subscription.has_from()) {
+            self.0.subscription_approved(server, owner, &contact).await;
+        } else {
+            for session in server.sessions().sessions_of(&contact) {
+                self.0.interest.forget_recipient(owner, session.jid());
+            }
+        }
     }
 }
 

@@ -48,6 +48,7 @@ fn pep_publish_notify_access_and_owner_use_cases() {
             "whitelist node: owner only",
             "disco#items: nodes as each requester may see them",
             "configure: form read and max_items lowered",
+            "new subscriber gets the last item",
             "retract and delete: notified, then gone",
         ],
     );
