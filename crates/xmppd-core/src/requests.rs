@@ -51,3 +51,16 @@ impl PendingIqs {
         self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// Forgets a request when dropped (answered, timed out, or the waiting
+/// future cancelled), so that no entry outlives its caller.
+pub(crate) struct Forget<'a> {
+    pub(crate) pending: &'a PendingIqs,
+    pub(crate) id: &'a str,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.pending.forget(self.id);
+    }
+}

@@ -233,6 +233,8 @@ impl Server {
         timeout: std::time::Duration,
     ) -> Option<Stanza> {
         let (id, answer) = self.pending_iqs.register(to.clone());
+        // Forgotten however this ends: answered, timed out, or dropped.
+        let _pending = crate::requests::Forget { pending: &self.pending_iqs, id: &id };
         let element = Element::builder("iq", ns::CLIENT)
             .attr("from", from.as_str())
             .attr("to", to.as_str())
@@ -242,9 +244,7 @@ impl Server {
             .build();
         let stanza = Stanza::from_element(&element)?;
         self.route(stanza).await;
-        let answer = tokio::time::timeout(timeout, answer).await;
-        self.pending_iqs.forget(&id);
-        answer.ok()?.ok()
+        tokio::time::timeout(timeout, answer).await.ok()?.ok()
     }
 
     /// The serialised extra stream features of a host (post-authentication).
@@ -608,14 +608,16 @@ impl Server {
     }
 
     /// Whether `sender` may reach `session` with IQ requests (RFC 6121
-    /// §8.5.3.1): the user's own resources, servers and services (domain
-    /// JIDs), contacts with a subscription to the user's presence, and
+    /// §8.5.3.1): the user's own resources, this server's hosts, contacts with a subscription to the user's presence, and
     /// entities the session sent directed presence to (at their bare JID,
     /// so that a MUC room's occupants count once the user joined).
     async fn shares_presence(&self, session: &SessionEntry, sender: &Jid) -> bool {
         let user = session.jid().to_bare();
         let sender_bare = sender.to_bare();
-        if sender.node().is_none() || sender_bare == user || session.has_directed_to_bare(&sender_bare) {
+        // Our own hosts (e.g. the PEP service's caps queries); remote
+        // services will need directed presence or a subscription.
+        let own_host = sender.node().is_none() && self.serves(&sender.to_domain_jid());
+        if own_host || sender_bare == user || session.has_directed_to_bare(&sender_bare) {
             return true;
         }
         matches!(self.roster_item(&user, &sender_bare).await, Ok(Some(item)) if item.subscription.has_from())

@@ -184,8 +184,14 @@ pub fn apply_form(
 /// `max`; Prosody and ejabberd compare the same way. Unknown options never
 /// match (the precondition cannot be shown to hold).
 pub fn preconditions_hold(config: &NodeConfig, options: &DataForm, max_items_limit: u32) -> bool {
+    let sorted = |config: &NodeConfig| {
+        let mut config = config.clone();
+        config.roster_groups_allowed.sort();
+        config
+    };
     match apply_form(config, options, max_items_limit, Strictness::Strict) {
-        Ok(wanted) => wanted == *config,
+        // Roster groups are a set: their order does not matter.
+        Ok(wanted) => sorted(&wanted) == sorted(config),
         Err(_) => false,
     }
 }

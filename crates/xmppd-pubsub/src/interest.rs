@@ -29,8 +29,21 @@ pub(crate) type SessionCaps = (Arc<str>, Arc<str>);
 enum CapsState {
     /// Resolved and verified.
     Known(NotifySet),
-    /// A query is under way; these (owner, resource) pairs wait for it.
-    Pending(Vec<(BareJid, FullJid)>),
+    /// A query to `queried` is under way; these (owner, resource) pairs
+    /// wait for it.
+    Pending { queried: FullJid, waiting: Vec<(BareJid, FullJid)> },
+}
+
+/// What became of a query ([`Interest::resolved`]).
+pub(crate) enum Resolution {
+    /// Known now: these (owner, resource) pairs waited for it.
+    Known(NotifySet, Vec<(BareJid, FullJid)>),
+    /// The queried entity did not answer well; ask this one, which
+    /// announced the same `ver` (XEP-0115 §5.4 lets any announcer answer).
+    AskNext(FullJid),
+    /// Nobody else to ask; the waiting resources ask again at their next
+    /// announcement.
+    Failed,
 }
 
 /// Resolved `ver`s kept at most: each is a client configuration, so a
@@ -43,6 +56,10 @@ pub(crate) const MAX_KNOWN_CAPS: usize = 4096;
 /// many are under way is asked again at its next announcement.
 pub(crate) const MAX_PENDING_CAPS: usize = 256;
 
+/// Queries in flight to one entity at most, so that a client announcing
+/// made-up `ver`s it never answers cannot use up [`MAX_PENDING_CAPS`].
+pub(crate) const MAX_PENDING_PER_ENTITY: usize = 2;
+
 /// The caps cache: what is known of each `ver`, and the order in which
 /// the known ones were resolved.
 #[derive(Default)]
@@ -51,6 +68,30 @@ struct CapsCache {
     resolved_order: VecDeque<Arc<str>>,
     /// How many `states` are `Pending`.
     pending: usize,
+    /// Queries in flight per queried entity.
+    pending_by_entity: HashMap<FullJid, usize>,
+}
+
+impl CapsCache {
+    fn start_query(&mut self, entity: &FullJid) {
+        self.pending += 1;
+        *self.pending_by_entity.entry(entity.clone()).or_default() += 1;
+    }
+
+    fn end_query(&mut self, entity: &FullJid) {
+        self.pending = self.pending.saturating_sub(1);
+        if let Some(count) = self.pending_by_entity.get_mut(entity) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.pending_by_entity.remove(entity);
+            }
+        }
+    }
+
+    fn may_query(&self, entity: &FullJid) -> bool {
+        self.pending < MAX_PENDING_CAPS
+            && self.pending_by_entity.get(entity).is_none_or(|count| *count < MAX_PENDING_PER_ENTITY)
+    }
 }
 
 /// Notification interest of one host.
@@ -62,14 +103,24 @@ pub(crate) struct Interest {
     /// Per owner: the resources that receive its notifications, with their
     /// `ver`.
     recipients: Mutex<HashMap<BareJid, HashMap<FullJid, Arc<str>>>>,
+    /// Per resource: the owners whose recipient it is (to forget it
+    /// everywhere when it goes, whatever the roster says by then).
+    owners: Mutex<HashMap<FullJid, Vec<BareJid>>>,
 }
 
 /// What [`Interest::note_recipient`] found out.
 pub(crate) enum Noted {
     /// Nothing changed (same `ver` as before).
     Unchanged,
-    /// New or changed, with known features: send the last items.
-    Known(NotifySet),
+    /// New or changed, with known features: send the last items of the
+    /// nodes in the new set that were not in the old one (XEP-0060 §12.2:
+    /// the last item is sent once; a new `ver` only adds nodes).
+    Known {
+        /// The features now.
+        new: NotifySet,
+        /// The features of the `ver` before, if known.
+        old: Option<NotifySet>,
+    },
     /// New or changed, `ver` unknown: query it (the first asker only).
     Resolve,
     /// New or changed, a query for this `ver` is under way already.
@@ -103,31 +154,48 @@ impl Interest {
     /// Records that `resource` (with caps `ver`) receives `owner`'s
     /// notifications.
     pub(crate) fn note_recipient(&self, owner: &BareJid, resource: &FullJid, ver: Arc<str>) -> Noted {
-        {
+        let previous = {
             let mut recipients = lock(&self.recipients);
-            let known = recipients.entry(owner.clone()).or_default();
-            if known.get(resource).is_some_and(|old| *old == ver) {
-                return Noted::Unchanged;
+            recipients.entry(owner.clone()).or_default().insert(resource.clone(), ver.clone())
+        };
+        if previous.is_none() {
+            let mut owners = lock(&self.owners);
+            let list = owners.entry(resource.clone()).or_default();
+            if !list.contains(owner) {
+                list.push(owner.clone());
             }
-            known.insert(resource.clone(), ver.clone());
         }
         let mut caps = lock(&self.caps);
-        let busy = caps.pending >= MAX_PENDING_CAPS;
+        let known = |caps: &CapsCache, ver: &Arc<str>| match caps.states.get(ver) {
+            Some(CapsState::Known(set)) => Some(set.clone()),
+            _ => None,
+        };
+        let old = previous.as_ref().and_then(|old| known(&caps, old));
+        // The same `ver` as before is news only when it was dropped from
+        // the cache meanwhile (then it is resolved again).
+        if previous.as_ref() == Some(&ver) && caps.states.get(&ver).is_some() {
+            return Noted::Unchanged;
+        }
+        let may_query = caps.may_query(resource);
         match caps.states.get_mut(&ver) {
-            Some(CapsState::Known(set)) => Noted::Known(set.clone()),
-            Some(CapsState::Pending(waiting)) => {
-                waiting.push((owner.clone(), resource.clone()));
+            Some(CapsState::Known(set)) => Noted::Known { new: set.clone(), old },
+            Some(CapsState::Pending { waiting, .. }) => {
+                let pair = (owner.clone(), resource.clone());
+                if !waiting.contains(&pair) {
+                    waiting.push(pair);
+                }
                 Noted::Waiting
             }
-            None if busy => {
+            None if !may_query => {
                 drop(caps);
                 // Not now: forgotten, so that the next announcement tries.
                 self.forget_recipient(owner, resource);
                 Noted::Unchanged
             }
             None => {
-                caps.states.insert(ver, CapsState::Pending(vec![(owner.clone(), resource.clone())]));
-                caps.pending += 1;
+                let waiting = vec![(owner.clone(), resource.clone())];
+                caps.states.insert(ver, CapsState::Pending { queried: resource.clone(), waiting });
+                caps.start_query(resource);
                 Noted::Resolve
             }
         }
@@ -140,6 +208,28 @@ impl Interest {
             known.remove(resource);
             if known.is_empty() {
                 recipients.remove(owner);
+            }
+        }
+        drop(recipients);
+        let mut owners = lock(&self.owners);
+        if let Some(list) = owners.get_mut(resource) {
+            list.retain(|o| o != owner);
+            if list.is_empty() {
+                owners.remove(resource);
+            }
+        }
+    }
+
+    /// `resource` went away: it receives nobody's notifications.
+    pub(crate) fn forget_resource(&self, resource: &FullJid) {
+        let owners = lock(&self.owners).remove(resource).unwrap_or_default();
+        let mut recipients = lock(&self.recipients);
+        for owner in owners {
+            if let Some(known) = recipients.get_mut(&owner) {
+                known.remove(resource);
+                if known.is_empty() {
+                    recipients.remove(&owner);
+                }
             }
         }
     }
@@ -158,24 +248,17 @@ impl Interest {
             .collect()
     }
 
-    /// Stores the outcome of resolving `ver` (`None`: the query failed or
-    /// the answer did not match the hash; the `ver` is forgotten so that a
-    /// later announcement tries again) and returns the pairs that waited.
-    pub(crate) fn resolved(&self, ver: &Arc<str>, notify: Option<NotifySet>) -> Vec<(BareJid, FullJid)> {
+    /// Stores the outcome of the query about `ver` (`None`: it failed or
+    /// the answer did not match the hash, and is not cached).
+    pub(crate) fn resolved(&self, ver: &Arc<str>, notify: Option<NotifySet>) -> Resolution {
         let mut caps = lock(&self.caps);
-        let waiting = match caps.states.remove(ver) {
-            Some(CapsState::Pending(waiting)) => {
-                caps.pending = caps.pending.saturating_sub(1);
-                waiting
-            }
-            Some(known @ CapsState::Known(_)) => {
-                caps.states.insert(ver.clone(), known);
-                return Vec::new();
-            }
-            None => Vec::new(),
+        let Some(CapsState::Pending { queried, mut waiting }) = caps.states.remove(ver) else {
+            // Known meanwhile (or never asked): nothing waits.
+            return Resolution::Failed;
         };
+        caps.end_query(&queried);
         if let Some(set) = notify {
-            caps.states.insert(ver.clone(), CapsState::Known(set));
+            caps.states.insert(ver.clone(), CapsState::Known(set.clone()));
             caps.resolved_order.push_back(ver.clone());
             while caps.resolved_order.len() > MAX_KNOWN_CAPS {
                 if let Some(oldest) = caps.resolved_order.pop_front()
@@ -184,18 +267,27 @@ impl Interest {
                     caps.states.remove(&oldest);
                 }
             }
-        } else {
-            // Let the waiting resources ask again on their next presence.
-            let mut recipients = lock(&self.recipients);
-            for (owner, resource) in &waiting {
-                if let Some(known) = recipients.get_mut(owner)
-                    && known.get(resource).is_some_and(|old| old == ver)
-                {
-                    known.remove(resource);
-                }
+            return Resolution::Known(set, waiting);
+        }
+        // §5.4: another announcer of the same `ver` may answer.
+        let next = waiting.iter().map(|(_, resource)| resource).find(|r| **r != queried && caps.may_query(r)).cloned();
+        if let Some(next) = next {
+            waiting.retain(|(_, resource)| *resource != queried);
+            caps.start_query(&next);
+            caps.states.insert(ver.clone(), CapsState::Pending { queried: next.clone(), waiting });
+            return Resolution::AskNext(next);
+        }
+        drop(caps);
+        // Let the waiting resources ask again at their next presence.
+        let mut recipients = lock(&self.recipients);
+        for (owner, resource) in &waiting {
+            if let Some(known) = recipients.get_mut(owner)
+                && known.get(resource).is_some_and(|old| old == ver)
+            {
+                known.remove(resource);
             }
         }
-        waiting
+        Resolution::Failed
     }
 }
 
@@ -230,6 +322,14 @@ pub(crate) fn notify_set(query: &Element, ver: &str) -> Option<NotifySet> {
         .filter_map(|feature| feature.attr("var").map(str::to_owned))
         .collect();
     let forms: Vec<Element> = query.children().filter(|child| child.ns() == ns::DATA_FORMS).cloned().collect();
+    // §5.4 (3.3, 3.4): duplicate features or identities make the answer
+    // ill-formed; it is not used.
+    let distinct_features: BTreeSet<&str> = features.iter().map(String::as_str).collect();
+    let distinct_identities: BTreeSet<_> =
+        identities.iter().map(|i| (&i.category, &i.kind, &i.lang, &i.name)).collect();
+    if distinct_features.len() != features.len() || distinct_identities.len() != identities.len() {
+        return None;
+    }
     let feature_refs: Vec<&str> = features.iter().map(String::as_str).collect();
     if xmppd_proto::caps::verification_string(&identities, &feature_refs, &forms) != ver {
         return None;
@@ -261,8 +361,15 @@ mod tests {
         assert!(matches!(interest.note_recipient(&owner, &phone, ver.clone()), Noted::Unchanged));
         assert!(interest.interested(&owner, "urn:nick").is_empty(), "unknown until resolved");
         let set: NotifySet = Arc::new(["urn:nick".to_owned()].into_iter().collect());
-        let waited = interest.resolved(&ver, Some(set));
+        let Resolution::Known(_, waited) = interest.resolved(&ver, Some(set)) else { panic!("resolved") };
         assert_eq!(waited.len(), 2);
+        // A different known `ver` only reports what it adds.
+        let ver2: Arc<str> = Arc::from("v2");
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver2.clone()), Noted::Resolve));
+        let two: NotifySet = Arc::new(["urn:nick".to_owned(), "urn:geo".to_owned()].into_iter().collect());
+        assert!(matches!(interest.resolved(&ver2, Some(two)), Resolution::Known(..)));
+        let Noted::Known { new, old } = interest.note_recipient(&owner, &phone, ver.clone()) else { panic!("known") };
+        assert_eq!((new.len(), old.map(|o| o.len())), (1, Some(2)));
         let mut got = interest.interested(&owner, "urn:nick");
         got.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         assert_eq!(got, [laptop.clone(), phone.clone()]);
@@ -292,6 +399,13 @@ mod tests {
     fn queries_in_flight_are_bounded() {
         let interest = Interest::default();
         let owner = bare("alice@example.org");
+        // One entity cannot hold more than two queries.
+        let flooder = full("mallory@example.org/x");
+        assert!(matches!(interest.note_recipient(&owner, &flooder, Arc::from("f1")), Noted::Resolve));
+        assert!(matches!(interest.note_recipient(&owner, &flooder, Arc::from("f2")), Noted::Resolve));
+        assert!(matches!(interest.note_recipient(&owner, &flooder, Arc::from("f3")), Noted::Unchanged));
+        interest.resolved(&Arc::from("f1"), None);
+        interest.resolved(&Arc::from("f2"), None);
         for n in 0..MAX_PENDING_CAPS {
             let resource = full(&format!("bob@example.org/r{n}"));
             assert!(matches!(interest.note_recipient(&owner, &resource, Arc::from(format!("v{n}"))), Noted::Resolve));
@@ -310,8 +424,51 @@ mod tests {
         let phone = full("bob@example.org/phone");
         let ver: Arc<str> = Arc::from("bad");
         assert!(matches!(interest.note_recipient(&owner, &phone, ver.clone()), Noted::Resolve));
-        interest.resolved(&ver, None);
+        assert!(matches!(interest.resolved(&ver, None), Resolution::Failed));
         assert!(matches!(interest.note_recipient(&owner, &phone, ver), Noted::Resolve));
+    }
+
+    #[test]
+    fn a_silent_announcer_does_not_block_the_others() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        let silent = full("mallory@example.org/x");
+        let honest = full("bob@example.org/phone");
+        let ver: Arc<str> = Arc::from("shared");
+        assert!(matches!(interest.note_recipient(&owner, &silent, ver.clone()), Noted::Resolve));
+        assert!(matches!(interest.note_recipient(&owner, &honest, ver.clone()), Noted::Waiting));
+        let Resolution::AskNext(next) = interest.resolved(&ver, None) else { panic!("ask the next announcer") };
+        assert_eq!(next, honest);
+        let set: NotifySet = Arc::new(["urn:nick".to_owned()].into_iter().collect());
+        let Resolution::Known(_, waited) = interest.resolved(&ver, Some(set)) else { panic!("known") };
+        assert_eq!(waited, [(owner.clone(), honest.clone())]);
+        assert_eq!(interest.interested(&owner, "urn:nick").len(), 2, "both announce the now known ver");
+    }
+
+    #[test]
+    fn an_evicted_ver_is_resolved_again() {
+        let interest = Interest::default();
+        let owner = bare("alice@example.org");
+        let phone = full("bob@example.org/phone");
+        let ver: Arc<str> = Arc::from("v");
+        interest.note_recipient(&owner, &phone, ver.clone());
+        interest.resolved(&ver, Some(Arc::new(BTreeSet::new())));
+        lock(&interest.caps).states.clear();
+        assert!(matches!(interest.note_recipient(&owner, &phone, ver), Noted::Resolve));
+    }
+
+    #[test]
+    fn a_resource_is_forgotten_everywhere() {
+        let interest = Interest::default();
+        let phone = full("bob@example.org/phone");
+        for owner in ["alice@example.org", "carol@example.org"] {
+            interest.note_recipient(&bare(owner), &phone, Arc::from("v"));
+        }
+        interest.resolved(&Arc::from("v"), Some(Arc::new(["n".to_owned()].into_iter().collect())));
+        interest.forget_resource(&phone);
+        assert!(interest.interested(&bare("alice@example.org"), "n").is_empty());
+        assert!(interest.interested(&bare("carol@example.org"), "n").is_empty());
+        assert!(lock(&interest.recipients).is_empty() && lock(&interest.owners).is_empty());
     }
 
     #[test]

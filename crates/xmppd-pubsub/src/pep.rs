@@ -33,7 +33,7 @@ use xmppd_storage::{AccessModel, NodeConfig, PubsubItem, SendLastPublished, Stor
 use xmppd_xml::Element;
 
 use crate::config::{self, Strictness};
-use crate::interest::{Interest, Noted, NotifySet, SessionCaps, caps_of, notify_set};
+use crate::interest::{Interest, Noted, NotifySet, Resolution, SessionCaps, caps_of, notify_set};
 
 /// XEP-0060: the protocol namespace.
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
@@ -243,7 +243,16 @@ impl Pep {
             (false, false, "items") => self.items(server, &owner, &requester, action).await,
             (false, _, "subscribe" | "unsubscribe" | "options" | "subscriptions" | "affiliations") => {
                 // XEP-0163 §4.3.1: PEP subscriptions come from presence.
-                Err(fail_with(StanzaErrorCondition::FeatureNotImplemented, "unsupported"))
+                // XEP-0060 §6.1.3.x: <unsupported feature='…'/>.
+                let feature = match action.name() {
+                    "subscriptions" => "retrieve-subscriptions",
+                    "affiliations" => "retrieve-affiliations",
+                    "options" => "subscription-options",
+                    _ => "subscribe",
+                };
+                let unsupported = Element::builder("unsupported", NS_ERRORS).attr("feature", feature).build();
+                request.set_application_condition(unsupported);
+                Err(fail(StanzaErrorCondition::FeatureNotImplemented))
             }
             (true, _, _) => {
                 self.require_owner(is_owner)?;
@@ -310,8 +319,21 @@ impl Pep {
                         .map_err(|_| fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"))?,
                     None => defaults,
                 };
-                self.create_node(server, owner, node, &config).await?;
-                config
+                match self.create_node(server, owner, node, &config).await {
+                    Ok(()) => config,
+                    // Created by a concurrent publish: check against that.
+                    Err((StanzaErrorCondition::Conflict, None)) => {
+                        let existing = store.node(host, user, node).await.map_err(internal)?;
+                        let existing = existing.ok_or_else(|| fail(StanzaErrorCondition::InternalServerError))?;
+                        if let Some(form) = &options
+                            && !config::preconditions_hold(&existing, form, self.config.max_items)
+                        {
+                            return Err(fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"));
+                        }
+                        existing
+                    }
+                    Err(failure) => return Err(failure),
+                }
             }
         };
         let id = item.attr("id").filter(|id| !id.is_empty()).map_or_else(new_item_id, str::to_owned);
@@ -601,7 +623,7 @@ impl Pep {
         let event = Element::builder("event", NS_EVENT).append(event_child).build();
         for recipient in self.interest.interested(owner, node) {
             if may_access(server, owner, &recipient.to_bare(), config).await.is_ok() {
-                send_event(server, owner, &Jid::from(recipient), event.clone()).await;
+                send_event(server, owner, &Jid::from(recipient), event.clone(), None).await;
             }
         }
     }
@@ -634,7 +656,7 @@ impl Pep {
             let Some(item) = last.pop() else { continue };
             let event =
                 Element::builder("event", NS_EVENT).append(event_items(&node.name, &item, &node.config)).build();
-            send_event(server, owner, &Jid::from(resource.clone()), event).await;
+            send_event(server, owner, &Jid::from(resource.clone()), event, Some(item.published_ms)).await;
         }
     }
 
@@ -650,34 +672,57 @@ impl Pep {
     ) {
         match self.interest.note_recipient(owner, resource, ver.clone()) {
             Noted::Unchanged | Noted::Waiting => {}
-            Noted::Known(notify) => self.send_last_items(server, owner, resource, &notify).await,
+            Noted::Known { new, old } => {
+                // Only nodes the resource was not interested in before, and
+                // off the presence path (storage reads).
+                let fresh: NotifySet = match old {
+                    Some(old) => Arc::new(new.difference(&old).cloned().collect()),
+                    None => new,
+                };
+                if !fresh.is_empty() {
+                    let (service, server, owner, resource) =
+                        (self.clone(), server.clone(), owner.clone(), resource.clone());
+                    tokio::spawn(async move { service.send_last_items(&server, &owner, &resource, &fresh).await });
+                }
+            }
             Noted::Resolve => {
                 let service = self.clone();
                 let server = server.clone();
                 let resource = resource.clone();
-                tokio::spawn(async move { service.resolve_caps(&server, &resource, ver, &caps_node).await });
+                tokio::spawn(async move { service.resolve_caps(&server, resource, ver, caps_node).await });
             }
         }
     }
 
     /// XEP-0115 §6.2: asks `entity` what `node#ver` stands for, verifies
-    /// the answer and sends the last items to everyone who waited.
-    async fn resolve_caps(&self, server: &Arc<Server>, entity: &FullJid, ver: Arc<str>, caps_node: &str) {
-        let query = Element::builder("query", ns::DISCO_INFO).attr("node", format!("{caps_node}#{ver}")).build();
-        let from = Jid::from(entity.to_domain_jid());
-        let to = Jid::from(entity.clone());
-        let answer = server.request_iq(&from, &to, IqType::Get, query, CAPS_QUERY_TIMEOUT).await;
-        let notify = answer
-            .filter(|stanza| stanza.iq_type() == Some(IqType::Result))
-            .and_then(|stanza| stanza.element().ok())
-            .and_then(|iq| iq.get_child("query", ns::DISCO_INFO).and_then(|query| notify_set(query, &ver)));
-        if notify.is_none() {
-            tracing::debug!(entity = %entity.as_str(), "capabilities not resolved");
-        }
-        let waiting = self.interest.resolved(&ver, notify.clone());
-        let Some(notify) = notify else { return };
-        for (owner, resource) in waiting {
-            self.send_last_items(server, &owner, &resource, &notify).await;
+    /// the answer and sends the last items to everyone who waited; after a
+    /// bad or missing answer, asks the next announcer of the same `ver`.
+    async fn resolve_caps(&self, server: &Arc<Server>, mut entity: FullJid, ver: Arc<str>, caps_node: Arc<str>) {
+        loop {
+            let query = Element::builder("query", ns::DISCO_INFO).attr("node", format!("{caps_node}#{ver}")).build();
+            let from = Jid::from(entity.to_domain_jid());
+            let to = Jid::from(entity.clone());
+            let answer = server.request_iq(&from, &to, IqType::Get, query, CAPS_QUERY_TIMEOUT).await;
+            let notify = answer
+                .filter(|stanza| stanza.iq_type() == Some(IqType::Result))
+                .and_then(|stanza| stanza.element().ok())
+                .and_then(|iq| iq.get_child("query", ns::DISCO_INFO).and_then(|query| notify_set(query, &ver)));
+            match self.interest.resolved(&ver, notify) {
+                Resolution::Known(notify, waiting) => {
+                    for (owner, resource) in waiting {
+                        self.send_last_items(server, &owner, &resource, &notify).await;
+                    }
+                    return;
+                }
+                Resolution::AskNext(next) => {
+                    tracing::debug!(entity = %entity.as_str(), "capabilities not resolved; asking another announcer");
+                    entity = next;
+                }
+                Resolution::Failed => {
+                    tracing::debug!(entity = %entity.as_str(), "capabilities not resolved");
+                    return;
+                }
+            }
         }
     }
 }
@@ -750,14 +795,21 @@ fn event_items(node: &str, item: &PubsubItem, config: &NodeConfig) -> Element {
 
 /// Sends a notification message from the owner's bare JID (XEP-0163 §4.3:
 /// type `headline`, XEP-0060 `pubsub#notification_type` default).
-async fn send_event(server: &Arc<Server>, owner: &BareJid, to: &Jid, event: Element) {
-    let message = Element::builder("message", ns::CLIENT)
+async fn send_event(server: &Arc<Server>, owner: &BareJid, to: &Jid, event: Element, published_ms: Option<i64>) {
+    let mut message = Element::builder("message", ns::CLIENT)
         .attr("from", owner.as_str())
         .attr("to", to.as_str())
         .attr("type", "headline")
         .attr("id", new_item_id())
         .append(event)
         .build();
+    // XEP-0060 §6.1.7: a last published item carries its publication time
+    // (XEP-0203).
+    if let Some(ms) = published_ms.filter(|ms| *ms > 0) {
+        let stamp = xmppd_proto::datetime::format_unix_ms(ms);
+        message
+            .push_child(Element::builder("delay", ns::DELAY).attr("from", owner.as_str()).attr("stamp", stamp).build());
+    }
     if let Some(stanza) = Stanza::from_element(&message) {
         server.route(stanza).await;
     }
@@ -798,7 +850,7 @@ impl StanzaHook for OwnPresence {
                     }
                 }
             }
-            Some("unavailable") => self.0.session_unavailable(server, &session).await,
+            Some("unavailable") => self.0.session_unavailable(&session),
             Some(_) => {}
         }
         HookFlow::Continue
@@ -825,11 +877,9 @@ impl Pep {
     }
 
     /// A session went away: it receives nothing more.
-    async fn session_unavailable(&self, server: &Arc<Server>, session: &FullJid) {
+    fn session_unavailable(&self, session: &FullJid) {
         self.interest.set_session_caps(session, None);
-        for owner in self.local_owners_of(server, session).await {
-            self.interest.forget_recipient(&owner, session);
-        }
+        self.interest.forget_resource(session);
     }
 
     /// `owner` approved `contact`'s subscription (RFC 6121 §3.1.5): the
@@ -912,7 +962,7 @@ struct SessionGone(Arc<Pep>);
 
 #[async_trait]
 impl SessionHook for SessionGone {
-    async fn on_session(&self, server: &Arc<Server>, session: &Arc<SessionEntry>) {
-        self.0.session_unavailable(server, session.jid()).await;
+    async fn on_session(&self, _server: &Arc<Server>, session: &Arc<SessionEntry>) {
+        self.0.session_unavailable(session.jid());
     }
 }

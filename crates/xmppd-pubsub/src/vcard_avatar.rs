@@ -142,10 +142,16 @@ impl Conversion {
         let (Some(id), Some(mime)) = (info.attr("id"), info.attr("type")) else { return };
         let Some((host, node)) = user.node().map(|node| (user.domain(), node)) else { return };
         let store = server.pubsub();
-        // §6: only a world-readable avatar is copied into the vCard.
+        // §6: only a world-readable avatar is copied into the vCard; a
+        // non-public one also takes the old public photo out of it.
         match store.node(host, node, NS_AVATAR_DATA).await {
             Ok(Some(config)) if config.access_model == AccessModel::Open => {}
-            _ => return,
+            Ok(_) => {
+                self.set_hash(user, None);
+                self.store_photo(server, user, None).await;
+                return;
+            }
+            Err(_) => return,
         }
         let Ok(Some(item)) = store.item(host, node, NS_AVATAR_DATA, id).await else { return };
         let Ok(data) = Element::parse_standalone(&item.payload, NS_AVATAR_DATA) else { return };
@@ -221,7 +227,18 @@ impl StanzaHook for Uploads {
         }
         let Ok(iq) = stanza.element() else { return HookFlow::Continue };
         if let Some(vcard) = iq.get_child("vCard", NS_VCARD) {
-            self.0.vcard_set(server, &user, vcard).await;
+            // The vcard module refuses a vCard over its limit; so do we.
+            let max_bytes = server
+                .config()
+                .modules
+                .settings
+                .get("vcard")
+                .and_then(|table| table.clone().try_into::<xmppd_mods::vcard::VcardConfig>().ok())
+                .unwrap_or_default()
+                .max_bytes;
+            if vcard.to_bytes().len() <= max_bytes {
+                self.0.vcard_set(server, &user, vcard).await;
+            }
         } else if let Some(publish) = iq.get_child("pubsub", NS_PUBSUB).and_then(|p| p.get_child("publish", NS_PUBSUB))
             && publish.attr("node") == Some(NS_AVATAR_METADATA)
             && let Some(metadata) =
