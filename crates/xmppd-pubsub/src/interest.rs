@@ -173,7 +173,7 @@ impl Interest {
         let old = previous.as_ref().and_then(|old| known(&caps, old));
         // The same `ver` as before is news only when it was dropped from
         // the cache meanwhile (then it is resolved again).
-        if previous.as_ref() == Some(&ver) && caps.states.get(&ver).is_some() {
+        if previous.as_ref() == Some(&ver) && caps.states.contains_key(&ver) {
             return Noted::Unchanged;
         }
         let may_query = caps.may_query(resource);
