@@ -293,6 +293,13 @@ async def avatar():
     await expect_photo_presence(bob, "alice@localhost", second_id)
     print("vCard avatar published to PEP and announced in presence")
 
+    # Deleting the avatar from PEP takes it out of the vCard as well.
+    await alice["xep_0060"].delete_node("alice@localhost", NS_AVATAR_METADATA, timeout=TIMEOUT)
+    vcard = await bob["xep_0054"].get_vcard("alice@localhost", timeout=TIMEOUT)
+    assert not vcard["vcard_temp"]["PHOTO"]["BINVAL"], "the vCard photo stayed"
+    assert vcard["vcard_temp"]["FN"] == "Alice", vcard
+    print("avatar withdrawn from PEP and vCard")
+
     for c in (alice, bob):
         c.disconnect()
     await asyncio.sleep(0.3)

@@ -245,9 +245,24 @@ impl StanzaHook for Uploads {
                 publish.get_child("item", NS_PUBSUB).and_then(|item| item.get_child("metadata", NS_AVATAR_METADATA))
         {
             self.0.metadata_published(server, &user, metadata).await;
+        } else if avatar_withdrawn(&iq) {
+            // The avatar is gone from PEP: from the vCard too.
+            self.0.set_hash(&user, None);
+            self.0.store_photo(server, &user, None).await;
         }
         HookFlow::Continue
     }
+}
+
+/// Whether an IQ retracts from, purges or deletes the avatar metadata node
+/// (XEP-0060 §7.2, §8.5, §8.4).
+fn avatar_withdrawn(iq: &Element) -> bool {
+    let on_metadata = |action: Option<&Element>| action.is_some_and(|a| a.attr("node") == Some(NS_AVATAR_METADATA));
+    let pubsub = iq.get_child("pubsub", NS_PUBSUB);
+    let owner = iq.get_child("pubsub", crate::pep::NS_OWNER);
+    on_metadata(pubsub.and_then(|p| p.get_child("retract", NS_PUBSUB)))
+        || on_metadata(owner.and_then(|p| p.get_child("purge", crate::pep::NS_OWNER)))
+        || on_metadata(owner.and_then(|p| p.get_child("delete", crate::pep::NS_OWNER)))
 }
 
 /// XEP-0398 §4: the avatar hash in the user's available presence.
@@ -292,6 +307,20 @@ impl SessionHook for Forget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn withdrawals_of_the_avatar_are_recognised() {
+        let iq = |xml: &str| Element::parse_standalone(xml.as_bytes(), "jabber:client").unwrap_or_default();
+        let retract = "<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub'>\
+            <retract node='urn:xmpp:avatar:metadata'><item id='x'/></retract></pubsub></iq>";
+        let delete = "<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>\
+            <delete node='urn:xmpp:avatar:metadata'/></pubsub></iq>";
+        let other = "<iq type='set'><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'>\
+            <delete node='urn:xmpp:avatar:data'/></pubsub></iq>";
+        assert!(avatar_withdrawn(&iq(retract)));
+        assert!(avatar_withdrawn(&iq(delete)));
+        assert!(!avatar_withdrawn(&iq(other)));
+    }
 
     #[test]
     fn photo_hash_is_sha1_of_the_image() {

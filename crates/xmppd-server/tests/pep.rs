@@ -31,6 +31,7 @@ fn avatar_conversion_between_pep_and_vcard() {
             "PEP avatar copied into the vCard",
             "presence carries the avatar hash",
             "vCard avatar published to PEP and announced in presence",
+            "avatar withdrawn from PEP and vCard",
         ],
     );
 }
