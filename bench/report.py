@@ -107,6 +107,9 @@ def rows(res):
     out.append(("server core busy at saturation (%; < 90: load generator bound)", "msg-saturation", "busy_pct", "{:.0f}"))
     out.append(("CPU s per 1k presence deliveries", "fanout", "cpu_s_per_1k", "{:.4f}"))
     out.append(("presence deliveries/s", "fanout", "deliveries_per_s", "{:.0f}"))
+    if any(v == "fanout-caps" for (_, v) in res.by):
+        out.append(("CPU s per 1k presence deliveries, clients with caps (PEP interests)", "fanout-caps",
+                    "cpu_s_per_1k", "{:.4f}"))
     for n in sorted(res.msg_rates):
         out.append((f"p99 latency at {n} msg/s (ms)", f"msg-rate-{n}", "p99_ms", "{:.2f}"))
         out.append((f"p50 / p999 latency at {n} msg/s (ms)", f"msg-rate-{n}", ("p50_ms", "p999_ms"), "{:.2f}"))
@@ -219,8 +222,10 @@ def charts(res, prefix):
                  "latency p99 at offered rate", "ms"),
                 ([("saturation", "msg-saturation")], "throughput", "throughput at saturation", "msg/s"),
                 ([("saturation", "msg-saturation")], "cpu_s_per_1k", "CPU per 1k delivered", "s")],
-        "fanout": [([("fanout", "fanout")], "deliveries_per_s", "presence deliveries per second", "1/s"),
-                   ([("fanout", "fanout")], "cpu_s_per_1k", "CPU per 1k presence deliveries", "s")],
+        "fanout": [([("fanout", "fanout"), ("with caps", "fanout-caps")], "deliveries_per_s",
+                    "presence deliveries per second", "1/s"),
+                   ([("fanout", "fanout"), ("with caps", "fanout-caps")], "cpu_s_per_1k",
+                    "CPU per 1k presence deliveries", "s")],
         "offline": [([("store", "offline", "store_msgs_per_s"), ("read", "offline", "read_msgs_per_s")], None,
                      "offline messages per second", "msg/s"),
                     ([("store", "offline", "store_cpu_s_per_1k"), ("read", "offline", "read_cpu_s_per_1k"),

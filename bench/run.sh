@@ -584,6 +584,10 @@ run_server() {
             fanout)
                 run_variant "$server" "fanout" fanout --user-prefix fan --users "$FAN_RUN_USERS" \
                     --contacts "$FAN_CONTACTS" --duration "$FAN_DURATION"
+                # The same with clients that announce XEP-0115 caps with PEP
+                # interests and answer the server's disco#info, as real ones do.
+                run_variant "$server" "fanout-caps" fanout --user-prefix fan --users "$FAN_RUN_USERS" \
+                    --contacts "$FAN_CONTACTS" --duration "$FAN_DURATION" --caps
                 ;;
             offline)
                 # Senders bench0.., recipients after them; the bench drains

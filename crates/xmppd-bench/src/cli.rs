@@ -156,6 +156,12 @@ pub struct FanoutArgs {
     /// Presence updates outstanding per user (complete once every contact got it).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
     pub window: u32,
+    /// Clients behave as real ones do: their presence carries XEP-0115
+    /// entity capabilities announcing PEP interests (`+notify` for nick,
+    /// avatar metadata, OMEMO device list, bookmarks) and they answer the
+    /// server's disco#info queries for them (XEP-0115 §6.2).
+    #[arg(long)]
+    pub caps: bool,
 }
 
 /// `offline` options.

@@ -67,6 +67,8 @@ struct User {
 
 struct Shared {
     ctx: Arc<Ctx>,
+    /// The clients' XEP-0115 caps, with `--caps`.
+    caps: Option<Caps>,
     users: Vec<User>,
     /// Users that have seen all their contacts online.
     settled: AtomicU64,
@@ -75,6 +77,62 @@ struct Shared {
     last_delivery_ns: AtomicU64,
     latencies: Latencies,
     start: OnceLock<Instant>,
+}
+
+/// The node of the bench clients' caps (XEP-0115 §4).
+const CAPS_NODE: &str = "https://xmppd.invalid/bench";
+
+/// What a caps-announcing client says about itself: its identity and
+/// features, the `<c/>` for its presence and the disco#info answer.
+struct Caps {
+    /// `<c xmlns='http://jabber.org/protocol/caps' …/>`.
+    element: String,
+    /// The children of the disco#info answer.
+    query: String,
+    ver: String,
+}
+
+impl Caps {
+    /// The features of a modern client: PEP interests included.
+    fn new() -> Caps {
+        let features = [
+            "http://jabber.org/protocol/caps",
+            "http://jabber.org/protocol/disco#info",
+            "http://jabber.org/protocol/nick+notify",
+            "urn:xmpp:avatar:metadata+notify",
+            "eu.siacs.conversations.axolotl.devicelist+notify",
+            "urn:xmpp:bookmarks:1+notify",
+            "urn:xmpp:receipts",
+        ];
+        let identity = xmppd_proto::caps::Identity {
+            category: "client".into(),
+            kind: "bot".into(),
+            lang: None,
+            name: Some("xmppd-bench".into()),
+        };
+        let ver = xmppd_proto::caps::verification_string(std::slice::from_ref(&identity), &features, &[]);
+        let mut query = "<identity category='client' type='bot' name='xmppd-bench'/>".to_owned();
+        for feature in features {
+            query.push_str(&format!("<feature var='{feature}'/>"));
+        }
+        let element =
+            format!("<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{CAPS_NODE}' ver='{ver}'/>");
+        Caps { element, query, ver }
+    }
+
+    /// The answer to a disco#info query (`id`, `from`), if `stanza` is one.
+    fn answer(&self, stanza: &RawElement) -> Option<String> {
+        if stanza.attr("type") != Some("get") {
+            return None;
+        }
+        let (id, from) = (stanza.attr("id")?, stanza.attr("from")?);
+        Some(format!(
+            "<iq type='result' id='{id}' to='{from}'><query xmlns='http://jabber.org/protocol/disco#info' \
+             node='{CAPS_NODE}#{ver}'>{query}</query></iq>",
+            ver = self.ver,
+            query = self.query
+        ))
+    }
 }
 
 /// Runs the scenario, filling `report`.
@@ -98,6 +156,7 @@ pub async fn run(ctx: Arc<Ctx>, args: &FanoutArgs, report: &mut Report) -> Resul
         last_delivery_ns: AtomicU64::new(0),
         latencies: Latencies::new(64),
         start: OnceLock::new(),
+        caps: args.caps.then(Caps::new),
         ctx: ctx.clone(),
     });
 
@@ -276,6 +335,11 @@ async fn member(shared: Arc<Shared>, ramp: Arc<Ramp>, user: u32, mut stage: watc
                 Ok(Some(stanza)) if stanza.name() == "presence" => {
                     shared.on_presence(user, &stanza, &mut seen, &mut seen_count);
                 }
+                Ok(Some(stanza)) if stanza.name() == "iq" => {
+                    if let Some(answer) = shared.caps.as_ref().and_then(|caps| caps.answer(&stanza)) {
+                        conn.queue(answer.as_bytes());
+                    }
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
                 Err(_) => {
@@ -300,7 +364,8 @@ async fn member(shared: Arc<Shared>, ramp: Arc<Ramp>, user: u32, mut stage: watc
                 if let Ok(permit) = permit {
                     permit.forget();
                     let status = stamp(&ctx.run_id, user, seq);
-                    conn.queue(format!("<presence><status>{status}</status></presence>").as_bytes());
+                    let caps = shared.caps.as_ref().map_or("", |caps| caps.element.as_str());
+                    conn.queue(format!("<presence><status>{status}</status>{caps}</presence>").as_bytes());
                     seq += 1;
                     shared.sent.fetch_add(1, Ordering::Relaxed);
                 }
