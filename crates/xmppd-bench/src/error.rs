@@ -1,6 +1,6 @@
 //! The one error type of the load generator.
 
-use xmppd_sasl::ScramClientError;
+use xmppd_sasl::SaslError;
 use xmppd_xml::XmlError;
 
 /// Why a connection, a login or a run failed.
@@ -29,7 +29,7 @@ pub enum Error {
     Sasl(String),
     /// The SCRAM exchange failed on our side (RFC 5802).
     #[error("SCRAM: {0}")]
-    Scram(#[from] ScramClientError),
+    Scram(#[from] SaslError),
     /// The server did something this client cannot work with.
     #[error("protocol: {0}")]
     Protocol(String),

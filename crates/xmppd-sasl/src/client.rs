@@ -55,46 +55,6 @@ pub const DEFAULT_MAX_ITERATIONS: u32 = 10_000_000;
 /// Random octets behind the client nonce (base64-encoded on the wire).
 const CLIENT_NONCE_LEN: usize = 24;
 
-/// Why a SCRAM client exchange failed (RFC 5802 §5, §7).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ScramClientError {
-    /// A method was called out of order (e.g. the server-first-message was
-    /// handled before the client-first-message was produced).
-    #[error("SCRAM client step called out of order")]
-    OutOfOrder,
-    /// A server message does not follow the RFC 5802 §7 grammar.
-    #[error("malformed SCRAM server message: {0}")]
-    Malformed(&'static str),
-    /// The server requires an extension (`m=`, RFC 5802 §5.1) this client
-    /// does not understand.
-    #[error("the server requires an unsupported mandatory extension (RFC 5802 §5.1)")]
-    MandatoryExtension,
-    /// The combined nonce does not start with the client nonce, or the
-    /// server added nothing to it (RFC 5802 §5.1 `r`).
-    #[error("the server nonce does not extend the client nonce (RFC 5802 §5.1)")]
-    NonceMismatch,
-    /// The iteration count is zero or above the configured maximum
-    /// (RFC 5802 §5.1 `i`).
-    #[error("iteration count {0} is out of range (RFC 5802 §5.1)")]
-    IterationCount(u32),
-    /// Deriving `SaltedPassword` failed, e.g. because the password is not a
-    /// valid OpaqueString (RFC 8265 §4.2).
-    #[error("deriving the salted password failed: {0}")]
-    Credentials(#[from] SaslError),
-    /// The XEP-0474 `h` attribute does not match what the client saw
-    /// advertised: a downgrade attack (XEP-0474 §4.2).
-    #[error("the advertised mechanisms were tampered with (XEP-0474 downgrade protection)")]
-    Downgrade,
-    /// The server-final-message is a `server-error` (RFC 5802 §7 `e=`).
-    #[error("the server reported a SCRAM error: {0}")]
-    ServerError(String),
-    /// The server signature is wrong: the server does not know the
-    /// password (RFC 5802 §3, §5).
-    #[error("the server signature does not verify (RFC 5802 §3)")]
-    BadServerSignature,
-}
-
 /// The GS2 channel-binding choice of the client (RFC 5802 §6, §7
 /// `gs2-cbind-flag`).
 #[derive(Clone, PartialEq, Eq)]
@@ -317,10 +277,10 @@ impl ScramClient {
     ///
     /// # Errors
     ///
-    /// [`ScramClientError::OutOfOrder`] if called twice.
-    pub fn client_first(&mut self) -> Result<Vec<u8>, ScramClientError> {
+    /// [`SaslError::OutOfOrder`] if called twice.
+    pub fn client_first(&mut self) -> Result<Vec<u8>, SaslError> {
         if !matches!(self.state, State::Initial) {
-            return Err(ScramClientError::OutOfOrder);
+            return Err(SaslError::OutOfOrder);
         }
         let first_bare = format!("n={},r={}", encode_saslname(&self.username), self.client_nonce);
         let message = format!("{}{first_bare}", self.gs2_header());
@@ -340,27 +300,27 @@ impl ScramClient {
     ///
     /// # Errors
     ///
-    /// Every [`ScramClientError`] about the server-first-message; the
+    /// Every [`SaslError`] about the server-first-message; the
     /// exchange cannot continue after an error.
-    pub fn handle_server_first(&mut self, server_first: &[u8]) -> Result<Vec<u8>, ScramClientError> {
+    pub fn handle_server_first(&mut self, server_first: &[u8]) -> Result<Vec<u8>, SaslError> {
         let State::FirstSent { first_bare } = &self.state else {
-            return Err(ScramClientError::OutOfOrder);
+            return Err(SaslError::OutOfOrder);
         };
         let first_bare = first_bare.clone();
         // Whatever happens next, this exchange cannot go back.
         self.state = State::Done;
-        let text = std::str::from_utf8(server_first).map_err(|_| ScramClientError::Malformed("not UTF-8"))?;
+        let text = std::str::from_utf8(server_first).map_err(|_| SaslError::Malformed("not UTF-8"))?;
         let parsed = parse_server_first(text)?;
         if !parsed.nonce.starts_with(&self.client_nonce) || parsed.nonce.len() <= self.client_nonce.len() {
-            return Err(ScramClientError::NonceMismatch);
+            return Err(SaslError::NonceMismatch);
         }
         if parsed.iterations == 0 || parsed.iterations > self.max_iterations {
-            return Err(ScramClientError::IterationCount(parsed.iterations));
+            return Err(SaslError::IterationCount(parsed.iterations));
         }
         if let (Some(advertised), Some(received)) = (&self.downgrade, parsed.downgrade_hash) {
             let expected = advertised.attribute_value(self.hash).unwrap_or_default();
             if !bool::from(expected.as_bytes().ct_eq(received.as_bytes())) {
-                return Err(ScramClientError::Downgrade);
+                return Err(SaslError::Downgrade);
             }
         }
 
@@ -391,23 +351,23 @@ impl ScramClient {
     ///
     /// # Errors
     ///
-    /// [`ScramClientError::ServerError`] for `e=`,
-    /// [`ScramClientError::BadServerSignature`] for a wrong `v=`,
-    /// [`ScramClientError::Malformed`] otherwise.
-    pub fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), ScramClientError> {
+    /// [`SaslError::ServerError`] for `e=`,
+    /// [`SaslError::BadServerSignature`] for a wrong `v=`,
+    /// [`SaslError::Malformed`] otherwise.
+    pub fn verify_server_final(&mut self, server_final: &[u8]) -> Result<(), SaslError> {
         let State::FinalSent { server_signature } = &self.state else {
-            return Err(ScramClientError::OutOfOrder);
+            return Err(SaslError::OutOfOrder);
         };
         let server_signature = server_signature.clone();
         self.state = State::Done;
-        let text = std::str::from_utf8(server_final).map_err(|_| ScramClientError::Malformed("not UTF-8"))?;
+        let text = std::str::from_utf8(server_final).map_err(|_| SaslError::Malformed("not UTF-8"))?;
         let first = text.split(',').next().unwrap_or_default();
         if let Some(error) = first.strip_prefix("e=") {
-            return Err(ScramClientError::ServerError(error.to_owned()));
+            return Err(SaslError::ServerError(error.to_owned()));
         }
-        let verifier = first.strip_prefix("v=").ok_or(ScramClientError::Malformed("expected v= or e="))?;
-        let received = STANDARD.decode(verifier).map_err(|_| ScramClientError::Malformed("v= is not valid base64"))?;
-        if bool::from(received.ct_eq(&server_signature)) { Ok(()) } else { Err(ScramClientError::BadServerSignature) }
+        let verifier = first.strip_prefix("v=").ok_or(SaslError::Malformed("expected v= or e="))?;
+        let received = STANDARD.decode(verifier).map_err(|_| SaslError::Malformed("v= is not valid base64"))?;
+        if bool::from(received.ct_eq(&server_signature)) { Ok(()) } else { Err(SaslError::BadServerSignature) }
     }
 }
 
@@ -422,39 +382,39 @@ struct ServerFirst<'a> {
 
 /// Parses `server-first-message = [reserved-mext ","] nonce "," salt ","
 /// iteration-count ["," extensions]` (RFC 5802 §7).
-fn parse_server_first(text: &str) -> Result<ServerFirst<'_>, ScramClientError> {
+fn parse_server_first(text: &str) -> Result<ServerFirst<'_>, SaslError> {
     let mut attributes = text.split(',');
     let first = attributes.next().unwrap_or_default();
     if first.starts_with("m=") {
-        return Err(ScramClientError::MandatoryExtension);
+        return Err(SaslError::MandatoryExtension);
     }
-    let nonce = first.strip_prefix("r=").ok_or(ScramClientError::Malformed("expected r="))?;
+    let nonce = first.strip_prefix("r=").ok_or(SaslError::Malformed("expected r="))?;
     if nonce.is_empty() || !nonce.bytes().all(|byte| (0x21..=0x7E).contains(&byte)) {
-        return Err(ScramClientError::Malformed("invalid nonce"));
+        return Err(SaslError::Malformed("invalid nonce"));
     }
     let salt = attributes
         .next()
         .and_then(|attribute| attribute.strip_prefix("s="))
-        .ok_or(ScramClientError::Malformed("expected s="))?;
-    let salt = STANDARD.decode(salt).map_err(|_| ScramClientError::Malformed("s= is not valid base64"))?;
+        .ok_or(SaslError::Malformed("expected s="))?;
+    let salt = STANDARD.decode(salt).map_err(|_| SaslError::Malformed("s= is not valid base64"))?;
     if salt.is_empty() {
-        return Err(ScramClientError::Malformed("empty salt"));
+        return Err(SaslError::Malformed("empty salt"));
     }
     let iterations = attributes
         .next()
         .and_then(|attribute| attribute.strip_prefix("i="))
-        .ok_or(ScramClientError::Malformed("expected i="))?;
+        .ok_or(SaslError::Malformed("expected i="))?;
     if iterations.is_empty() || !iterations.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(ScramClientError::Malformed("i= is not a number"));
+        return Err(SaslError::Malformed("i= is not a number"));
     }
-    let iterations = iterations.parse::<u32>().map_err(|_| ScramClientError::IterationCount(u32::MAX))?;
+    let iterations = iterations.parse::<u32>().map_err(|_| SaslError::IterationCount(u32::MAX))?;
     let mut downgrade_hash = None;
     for extension in attributes {
         match extension.split_once('=') {
             Some(("h", value)) => downgrade_hash = Some(value),
-            Some(("m", _)) => return Err(ScramClientError::MandatoryExtension),
+            Some(("m", _)) => return Err(SaslError::MandatoryExtension),
             Some((name, _)) if name.len() == 1 && name.bytes().all(|byte| byte.is_ascii_alphabetic()) => {}
-            _ => return Err(ScramClientError::Malformed("invalid extension")),
+            _ => return Err(SaslError::Malformed("invalid extension")),
         }
     }
     Ok(ServerFirst { nonce, salt, iterations, downgrade_hash })
@@ -521,7 +481,7 @@ mod tests {
         channel_binding: ChannelBindingData,
         downgrade: DowngradeInfo,
         server_password: &str,
-    ) -> (Step, Result<(), ScramClientError>, ScramClient) {
+    ) -> (Step, Result<(), SaslError>, ScramClient) {
         let first = client.client_first().unwrap();
         let (mut server, step) =
             ServerSession::start(&config(), client.mechanism(), channel_binding, downgrade, Some(&first));
@@ -532,7 +492,7 @@ mod tests {
         let step = server.step(&client_final);
         let verdict = match &step {
             Step::Success { additional_data, .. } => client.verify_server_final(additional_data),
-            _ => Err(ScramClientError::OutOfOrder),
+            _ => Err(SaslError::OutOfOrder),
         };
         (step, verdict, client)
     }
@@ -609,7 +569,7 @@ mod tests {
         let stored = ScramCredentials::derive(HashAlg::Sha256, "r0m30", b"salt", 128).unwrap();
         let Step::Challenge(server_first) = server.provide_credentials(Some(stored)) else { panic!() };
         assert!(String::from_utf8_lossy(&server_first).contains(",h="));
-        assert_eq!(client.handle_server_first(&server_first), Err(ScramClientError::Downgrade));
+        assert_eq!(client.handle_server_first(&server_first), Err(SaslError::Downgrade));
     }
 
     #[test]
@@ -651,7 +611,7 @@ mod tests {
         assert!(nonce.len() >= 24 && nonce.bytes().all(|byte| byte.is_ascii_graphic() && byte != b','));
     }
 
-    fn after_first(server_first: &[u8]) -> Result<Vec<u8>, ScramClientError> {
+    fn after_first(server_first: &[u8]) -> Result<Vec<u8>, SaslError> {
         let mut client = rfc5802_client();
         client.client_first().unwrap();
         client.handle_server_first(server_first)
@@ -659,8 +619,8 @@ mod tests {
 
     #[test]
     fn malformed_server_first_messages_are_errors() {
-        use ScramClientError::*;
-        let cases: &[(&[u8], ScramClientError)] = &[
+        use SaslError::*;
+        let cases: &[(&[u8], SaslError)] = &[
             (b"", Malformed("expected r=")),
             (b"\xff", Malformed("not UTF-8")),
             (b"m=ext,r=fyko+d2lbbFgONRv9qkxdawLx,s=QSXCR+Q6sek8bf92,i=1", MandatoryExtension),
@@ -687,10 +647,7 @@ mod tests {
     fn iteration_bound_is_configurable() {
         let mut client = rfc5802_client().with_max_iterations(1000);
         client.client_first().unwrap();
-        assert_eq!(
-            client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()),
-            Err(ScramClientError::IterationCount(4096))
-        );
+        assert_eq!(client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()), Err(SaslError::IterationCount(4096)));
     }
 
     #[test]
@@ -703,17 +660,14 @@ mod tests {
         };
         assert_eq!(
             ready().verify_server_final(b"e=invalid-proof"),
-            Err(ScramClientError::ServerError("invalid-proof".into()))
+            Err(SaslError::ServerError("invalid-proof".into()))
         );
         assert_eq!(
             ready().verify_server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ"),
-            Err(ScramClientError::Malformed("v= is not valid base64"))
+            Err(SaslError::Malformed("v= is not valid base64"))
         );
-        assert_eq!(
-            ready().verify_server_final(b"v=AmF9pqV8S7suAoZWja4dJRkFsKQ="),
-            Err(ScramClientError::BadServerSignature)
-        );
-        assert_eq!(ready().verify_server_final(b""), Err(ScramClientError::Malformed("expected v= or e=")));
+        assert_eq!(ready().verify_server_final(b"v=AmF9pqV8S7suAoZWja4dJRkFsKQ="), Err(SaslError::BadServerSignature));
+        assert_eq!(ready().verify_server_final(b""), Err(SaslError::Malformed("expected v= or e=")));
         // Extensions after the verifier are allowed.
         ready().verify_server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=,x=1").unwrap();
     }
@@ -721,15 +675,15 @@ mod tests {
     #[test]
     fn steps_out_of_order_are_errors() {
         let mut client = rfc5802_client();
-        assert_eq!(client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()), Err(ScramClientError::OutOfOrder));
-        assert_eq!(client.verify_server_final(b"v=x"), Err(ScramClientError::OutOfOrder));
+        assert_eq!(client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()), Err(SaslError::OutOfOrder));
+        assert_eq!(client.verify_server_final(b"v=x"), Err(SaslError::OutOfOrder));
         client.client_first().unwrap();
-        assert_eq!(client.client_first(), Err(ScramClientError::OutOfOrder));
+        assert_eq!(client.client_first(), Err(SaslError::OutOfOrder));
         assert!(client.keys().is_none());
         client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()).unwrap();
-        assert_eq!(client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()), Err(ScramClientError::OutOfOrder));
+        assert_eq!(client.handle_server_first(RFC5802_SERVER_FIRST.as_bytes()), Err(SaslError::OutOfOrder));
         client.verify_server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ=").unwrap();
-        assert_eq!(client.verify_server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="), Err(ScramClientError::OutOfOrder));
+        assert_eq!(client.verify_server_final(b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="), Err(SaslError::OutOfOrder));
     }
 
     #[test]

@@ -66,7 +66,7 @@ mod tests;
 pub use crate::channel_binding::{
     ChannelBindingData, ChannelBindingType, SASL_CB_NS, advertised_channel_binding_types,
 };
-pub use crate::client::{ClientChannelBinding, ClientKeys, ScramClient, ScramClientError};
+pub use crate::client::{ClientChannelBinding, ClientKeys, ScramClient};
 pub use crate::credentials::ScramCredentials;
 pub use crate::downgrade::DowngradeInfo;
 pub use crate::failure::SaslFailure;
@@ -74,7 +74,9 @@ pub use crate::mechanism::{HashAlg, Mechanism};
 pub use crate::payload::{decode_payload, encode_payload};
 pub use crate::session::{DEFAULT_FAKE_ITERATIONS, DEFAULT_MAX_MESSAGE_LEN, SaslConfig, ServerSession, Step};
 
-/// Errors of this crate's non-protocol operations (credential derivation).
+/// Errors of this crate's operations: credential derivation, and the
+/// SCRAM client's view of a server (the load generator's and tests'
+/// client, [`ScramClient`]).
 ///
 /// Protocol failures towards the peer are [`SaslFailure`]s instead
 /// (RFC 6120 §6.5).
@@ -95,4 +97,35 @@ pub enum SaslError {
     /// keys of any length, so this is not expected to happen.
     #[error("cryptographic primitive failed")]
     Crypto,
+    // The SCRAM client (`ScramClient`, RFC 5802 §5, §7):
+    /// A method was called out of order (e.g. the server-first-message was
+    /// handled before the client-first-message was produced).
+    #[error("SCRAM client step called out of order")]
+    OutOfOrder,
+    /// A server message does not follow the RFC 5802 §7 grammar.
+    #[error("malformed SCRAM server message: {0}")]
+    Malformed(&'static str),
+    /// The server requires an extension (`m=`, RFC 5802 §5.1) this client
+    /// does not understand.
+    #[error("the server requires an unsupported mandatory extension (RFC 5802 §5.1)")]
+    MandatoryExtension,
+    /// The combined nonce does not start with the client nonce, or the
+    /// server added nothing to it (RFC 5802 §5.1 `r`).
+    #[error("the server nonce does not extend the client nonce (RFC 5802 §5.1)")]
+    NonceMismatch,
+    /// The server's iteration count is zero or above the client's
+    /// configured maximum (RFC 5802 §5.1 `i`).
+    #[error("iteration count {0} is out of range (RFC 5802 §5.1)")]
+    IterationCount(u32),
+    /// The XEP-0474 `h` attribute does not match what the client saw
+    /// advertised: a downgrade attack (XEP-0474 §4.2).
+    #[error("the advertised mechanisms were tampered with (XEP-0474 downgrade protection)")]
+    Downgrade,
+    /// The server-final-message is a `server-error` (RFC 5802 §7 `e=`).
+    #[error("the server reported a SCRAM error: {0}")]
+    ServerError(String),
+    /// The server signature is wrong: the server does not know the
+    /// password (RFC 5802 §3, §5).
+    #[error("the server signature does not verify (RFC 5802 §3)")]
+    BadServerSignature,
 }
