@@ -35,6 +35,7 @@ mod error;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod pubsub;
+mod roster;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -28,7 +28,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite, Transaction};
 use xmppd_storage::{
     AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
-    PendingIn, Roster, RosterChange, RosterItem, RosterStore, StorageError, StoredCredential, validate,
+    PendingIn, Roster, RosterChange, RosterItem, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
@@ -1027,225 +1027,26 @@ async fn import_roster_chunk(
     Ok(())
 }
 
-#[async_trait]
-impl RosterStore for SqliteBackend {
-    async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
-        check_owner(host, user)?;
-        let mut tx = self.begin_read().await?;
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
-                .bind(host)
-                .bind(user)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        let items = load_roster_items(&mut tx, host, user, None).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(Roster { version: version.map_or(Ok(0), |version| to_u64(version, "roster version"))?, items })
-    }
+crate::roster::impl_roster_store!(SqliteBackend);
 
-    async fn item(&self, host: &str, user: &str, contact: &str) -> Result<Option<RosterItem>, StorageError> {
-        check_owner(host, user)?;
-        validate::contact(contact)?;
-        let mut tx = self.begin_read().await?;
-        let items = load_roster_items(&mut tx, host, user, Some(contact)).await?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(items.into_iter().next())
+/// Writes the groups of a roster item (RFC 6121 §2.1.2.2) in the client's
+/// order, in multi-row statements of at most [`GROUP_CHUNK`] rows.
+async fn insert_roster_groups(
+    connection: &mut SqliteConnection,
+    host: &str,
+    user: &str,
+    item: &RosterItem,
+) -> Result<(), StorageError> {
+    let positioned: Vec<(i64, &str)> = (0i64..).zip(item.groups.iter().map(String::as_str)).collect();
+    for chunk in positioned.chunks(GROUP_CHUNK) {
+        let mut insert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO roster_groups (host, username, contact, position, name) ");
+        insert.push_values(chunk, |mut row, (position, name)| {
+            row.push_bind(host).push_bind(user).push_bind(item.contact.as_str()).push_bind(*position).push_bind(*name);
+        });
+        insert.build().execute(&mut *connection).await.map_err(db_error)?;
     }
-
-    async fn put_item(
-        &self,
-        host: &str,
-        user: &str,
-        item: &RosterItem,
-        max_items: Option<u64>,
-    ) -> Result<u64, StorageError> {
-        check_owner(host, user)?;
-        validate::roster_item(item)?;
-        let mut tx = self.begin_write().await?;
-        let version = bump_roster_version(&mut tx, host, user).await?;
-        if let Some(max_items) = max_items {
-            let (exists, count): (bool, i64) = sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM roster_items WHERE host = $1 AND username = $2 AND contact = $3), \
-                 (SELECT COUNT(*) FROM roster_items WHERE host = $1 AND username = $2)",
-            )
-            .bind(host)
-            .bind(user)
-            .bind(item.contact.as_str())
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if !exists && to_u64(count, "roster item count")? >= max_items {
-                // Dropping the transaction rolls the version bump back.
-                return Err(StorageError::LimitExceeded);
-            }
-        }
-        sqlx::query(
-            "INSERT INTO roster_items (host, username, contact, name, subscription, ask, approved, version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (host, username, contact) DO UPDATE SET name = excluded.name, \
-             subscription = excluded.subscription, ask = excluded.ask, approved = excluded.approved, \
-             version = excluded.version",
-        )
-        .bind(host)
-        .bind(user)
-        .bind(item.contact.as_str())
-        .bind(item.name.as_deref())
-        .bind(item.subscription.as_str())
-        .bind(item.ask)
-        .bind(item.approved)
-        .bind(i64::try_from(version).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        sqlx::query("DELETE FROM roster_removed WHERE host = $1 AND username = $2 AND contact = $3")
-            .bind(host)
-            .bind(user)
-            .bind(item.contact.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        sqlx::query("DELETE FROM roster_groups WHERE host = $1 AND username = $2 AND contact = $3")
-            .bind(host)
-            .bind(user)
-            .bind(item.contact.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let positioned: Vec<(i64, &str)> = (0i64..).zip(item.groups.iter().map(String::as_str)).collect();
-        for chunk in positioned.chunks(GROUP_CHUNK) {
-            let mut insert =
-                QueryBuilder::<Sqlite>::new("INSERT INTO roster_groups (host, username, contact, position, name) ");
-            insert.push_values(chunk, |mut row, (position, name)| {
-                row.push_bind(host)
-                    .push_bind(user)
-                    .push_bind(item.contact.as_str())
-                    .push_bind(*position)
-                    .push_bind(*name);
-            });
-            insert.build().execute(&mut *tx).await.map_err(db_error)?;
-        }
-        tx.commit().await.map_err(db_error)?;
-        Ok(version)
-    }
-
-    async fn remove_item(&self, host: &str, user: &str, contact: &str) -> Result<Option<u64>, StorageError> {
-        check_owner(host, user)?;
-        validate::contact(contact)?;
-        let mut tx = self.begin_write().await?;
-        // Version first, as in put_item; rolled back if nothing is removed.
-        let version = bump_roster_version(&mut tx, host, user).await?;
-        let deleted = sqlx::query("DELETE FROM roster_items WHERE host = $1 AND username = $2 AND contact = $3")
-            .bind(host)
-            .bind(user)
-            .bind(contact)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        if deleted == 0 {
-            tx.rollback().await.map_err(db_error)?;
-            return Ok(None);
-        }
-        // RFC 6121 §2.6.3: remembered for interim pushes.
-        sqlx::query(
-            "INSERT INTO roster_removed (host, username, contact, version) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (host, username, contact) DO UPDATE SET version = excluded.version",
-        )
-        .bind(host)
-        .bind(user)
-        .bind(contact)
-        .bind(i64::try_from(version).unwrap_or(i64::MAX))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
-        Ok(Some(version))
-    }
-
-    async fn changes_since(
-        &self,
-        host: &str,
-        user: &str,
-        since: u64,
-    ) -> Result<Option<(u64, Vec<RosterChange>)>, StorageError> {
-        check_owner(host, user)?;
-        let Ok(since_value) = i64::try_from(since) else { return Ok(None) };
-        let mut tx = self.begin_read().await?;
-        crate::rows::roster_changes_in!(tx, host, user, since_value)
-    }
-
-    async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
-        validate::roster_import(host, rosters)?;
-        let rows = sorted_import(rosters);
-        if rows.is_empty() {
-            return Ok(());
-        }
-        let mut users: Vec<&str> = rows.iter().map(|(user, _)| *user).collect();
-        users.dedup();
-        // One write transaction: dropped without commit on any error, which
-        // rolls everything back.
-        let mut tx = self.begin_write().await?;
-        let existing = bump_import_versions(&mut tx, host, &users).await?;
-        for chunk in rows.chunks(ROSTER_IMPORT_CHUNK) {
-            // 0: the bulk import keeps no history (RFC 6121 §2.6.3 pushes fall
-            // back to the full roster until the items are written again).
-            import_roster_chunk(&mut tx, host, chunk, &existing, 0).await?;
-        }
-        tx.commit().await.map_err(db_error)
-    }
-
-    async fn add_pending_in(&self, host: &str, user: &str, pending: &PendingIn) -> Result<(), StorageError> {
-        check_owner(host, user)?;
-        validate::contact(&pending.contact)?;
-        if let Some(status) = &pending.status {
-            validate::status(status)?;
-        }
-        if let Some(stanza) = &pending.stanza {
-            validate::pending_stanza(stanza)?;
-        }
-        sqlx::query(
-            "INSERT INTO roster_pending_in (host, username, contact, status, stanza) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (host, username, contact) DO UPDATE SET status = excluded.status, stanza = excluded.stanza",
-        )
-        .bind(host)
-        .bind(user)
-        .bind(pending.contact.as_str())
-        .bind(pending.status.as_deref())
-        .bind(pending.stanza.as_deref())
-        .execute(&self.write)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn remove_pending_in(&self, host: &str, user: &str, contact: &str) -> Result<bool, StorageError> {
-        check_owner(host, user)?;
-        validate::contact(contact)?;
-        let deleted = sqlx::query("DELETE FROM roster_pending_in WHERE host = $1 AND username = $2 AND contact = $3")
-            .bind(host)
-            .bind(user)
-            .bind(contact)
-            .execute(&self.write)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        Ok(deleted > 0)
-    }
-
-    async fn pending_in(&self, host: &str, user: &str) -> Result<Vec<PendingIn>, StorageError> {
-        check_owner(host, user)?;
-        let rows: Vec<(String, Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
-            "SELECT contact, status, stanza FROM roster_pending_in WHERE host = $1 AND username = $2 \
-             ORDER BY contact",
-        )
-        .bind(host)
-        .bind(user)
-        .fetch_all(&self.read)
-        .await
-        .map_err(db_error)?;
-        Ok(rows.into_iter().map(|(contact, status, stanza)| PendingIn { contact, status, stanza }).collect())
-    }
+    Ok(())
 }
 
 #[async_trait]
