@@ -15,8 +15,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Connection, Postgres, QueryBuilder, Transaction};
 use xmppd_storage::{
-    AccountImport, AuthStore, ImportOutcome, ImportedRoster, KeyValueStore, NewAccount, OfflineMessage, OfflineStore,
-    PendingIn, Roster, RosterChange, RosterItem, StorageError, StoredCredential, validate,
+    AccountImport, AuthStore, ImportOutcome, ImportedRoster, NewAccount, OfflineMessage, OfflineStore, PendingIn,
+    Roster, RosterChange, RosterItem, StorageError, StoredCredential, validate,
 };
 
 use crate::error::{map_sqlx_error, to_iterations, to_u64};
@@ -741,162 +741,9 @@ impl AuthStore for PostgresBackend {
     }
 }
 
-fn check_store(host: &str, user: &str, store: &str) -> Result<(), StorageError> {
-    validate::host(host)?;
-    validate::kv_owner(user)?;
-    validate::kv_store(store)
-}
+crate::roster::impl_kv_store!(PostgresBackend);
 
-#[async_trait]
-impl KeyValueStore for PostgresBackend {
-    async fn get(&self, host: &str, user: &str, store: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        check_store(host, user, store)?;
-        validate::kv_key(key)?;
-        sqlx::query_scalar("SELECT value FROM kv WHERE host = $1 AND username = $2 AND store = $3 AND key = $4")
-            .bind(host)
-            .bind(user)
-            .bind(store)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn set(&self, host: &str, user: &str, store: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
-        check_store(host, user, store)?;
-        validate::kv_key(key)?;
-        sqlx::query(
-            "INSERT INTO kv (host, username, store, key, value) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (host, username, store, key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(host)
-        .bind(user)
-        .bind(store)
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await
-        .map_err(db_error)?;
-        Ok(())
-    }
-
-    async fn delete(&self, host: &str, user: &str, store: &str, key: &str) -> Result<bool, StorageError> {
-        check_store(host, user, store)?;
-        validate::kv_key(key)?;
-        let deleted = sqlx::query("DELETE FROM kv WHERE host = $1 AND username = $2 AND store = $3 AND key = $4")
-            .bind(host)
-            .bind(user)
-            .bind(store)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        Ok(deleted > 0)
-    }
-
-    async fn list_keys(&self, host: &str, user: &str, store: &str) -> Result<Vec<String>, StorageError> {
-        check_store(host, user, store)?;
-        sqlx::query_scalar("SELECT key FROM kv WHERE host = $1 AND username = $2 AND store = $3 ORDER BY key")
-            .bind(host)
-            .bind(user)
-            .bind(store)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_error)
-    }
-
-    async fn clear_store(&self, host: &str, user: &str, store: &str) -> Result<u64, StorageError> {
-        check_store(host, user, store)?;
-        let deleted = sqlx::query("DELETE FROM kv WHERE host = $1 AND username = $2 AND store = $3")
-            .bind(host)
-            .bind(user)
-            .bind(store)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?
-            .rows_affected();
-        Ok(deleted)
-    }
-}
-
-fn check_owner(host: &str, user: &str) -> Result<(), StorageError> {
-    validate::host(host)?;
-    validate::username(user)
-}
-
-/// Reads the items of one roster (or only `contact`'s), sorted by contact,
-/// with their groups. Run inside one snapshot transaction.
-async fn load_roster_items(
-    connection: &mut PgConnection,
-    host: &str,
-    user: &str,
-    contact: Option<&str>,
-) -> Result<Vec<RosterItem>, StorageError> {
-    let (items, groups): (Vec<ItemRow>, Vec<GroupRow>) = match contact {
-        None => (
-            sqlx::query_as(
-                "SELECT contact, name, subscription, ask, approved FROM roster_items \
-                 WHERE host = $1 AND username = $2 ORDER BY contact",
-            )
-            .bind(host)
-            .bind(user)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(db_error)?,
-            sqlx::query_as(
-                "SELECT contact, name FROM roster_groups \
-                 WHERE host = $1 AND username = $2 ORDER BY contact, position",
-            )
-            .bind(host)
-            .bind(user)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(db_error)?,
-        ),
-        Some(contact) => (
-            sqlx::query_as(
-                "SELECT contact, name, subscription, ask, approved FROM roster_items \
-                 WHERE host = $1 AND username = $2 AND contact = $3",
-            )
-            .bind(host)
-            .bind(user)
-            .bind(contact)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(db_error)?,
-            sqlx::query_as(
-                "SELECT contact, name FROM roster_groups \
-                 WHERE host = $1 AND username = $2 AND contact = $3 ORDER BY position",
-            )
-            .bind(host)
-            .bind(user)
-            .bind(contact)
-            .fetch_all(&mut *connection)
-            .await
-            .map_err(db_error)?,
-        ),
-    };
-    roster_items(items, groups)
-}
-
-/// Bumps the roster version of (host, user), creating it at 1, and returns
-/// the new value. Every roster write does this first: the row lock it takes
-/// (held to the end of the transaction) serializes the writers of one
-/// roster, which makes versions distinct and the `max_items` count exact.
-async fn bump_roster_version(connection: &mut PgConnection, host: &str, user: &str) -> Result<u64, StorageError> {
-    let version: i64 = sqlx::query_scalar(
-        "INSERT INTO roster_versions (host, username, version) VALUES ($1, $2, 1) \
-         ON CONFLICT (host, username) DO UPDATE SET version = roster_versions.version + 1 \
-         RETURNING version",
-    )
-    .bind(host)
-    .bind(user)
-    .fetch_one(&mut *connection)
-    .await
-    .map_err(db_error)?;
-    to_u64(version, "roster version")
-}
+crate::roster::roster_row_functions!(PgConnection);
 
 /// Bumps the versions of the importing users (given in sorted order, so
 /// that concurrent imports lock the version rows in the same order) and

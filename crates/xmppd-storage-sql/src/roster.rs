@@ -4,7 +4,8 @@
 //! same names in each dialect module (`begin_read`, `begin_write`,
 //! `read_pool`, `write_pool`, `insert_roster_groups`, `load_roster_items`,
 //! `bump_roster_version`, `import_roster_chunk`, `bump_import_versions`,
-//! `check_owner`, `db_error`).
+//! `check_owner`, `db_error`). The key-value store and the roster row
+//! helpers are shared the same way.
 
 /// Writes the `impl RosterStore` of a backend (see the module docs).
 macro_rules! impl_roster_store {
@@ -222,3 +223,194 @@ macro_rules! impl_roster_store {
     };
 }
 pub(crate) use impl_roster_store;
+
+/// Writes `check_store` and the `impl KeyValueStore` of a backend (same SQL
+/// in both dialects; `read_pool`/`write_pool` as for the roster store).
+macro_rules! impl_kv_store {
+    ($backend:ty) => {
+        fn check_store(host: &str, user: &str, store: &str) -> Result<(), StorageError> {
+            validate::host(host)?;
+            validate::kv_owner(user)?;
+            validate::kv_store(store)
+        }
+
+        #[async_trait::async_trait]
+        impl xmppd_storage::KeyValueStore for $backend {
+            async fn get(
+                &self,
+                host: &str,
+                user: &str,
+                store: &str,
+                key: &str,
+            ) -> Result<Option<Vec<u8>>, StorageError> {
+                check_store(host, user, store)?;
+                validate::kv_key(key)?;
+                sqlx::query_scalar("SELECT value FROM kv WHERE host = $1 AND username = $2 AND store = $3 AND key = $4")
+                    .bind(host)
+                    .bind(user)
+                    .bind(store)
+                    .bind(key)
+                    .fetch_optional(self.read_pool())
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn set(
+                &self,
+                host: &str,
+                user: &str,
+                store: &str,
+                key: &str,
+                value: &[u8],
+            ) -> Result<(), StorageError> {
+                check_store(host, user, store)?;
+                validate::kv_key(key)?;
+                sqlx::query(
+                    "INSERT INTO kv (host, username, store, key, value) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (host, username, store, key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(host)
+                .bind(user)
+                .bind(store)
+                .bind(key)
+                .bind(value)
+                .execute(self.write_pool())
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn delete(&self, host: &str, user: &str, store: &str, key: &str) -> Result<bool, StorageError> {
+                check_store(host, user, store)?;
+                validate::kv_key(key)?;
+                let deleted =
+                    sqlx::query("DELETE FROM kv WHERE host = $1 AND username = $2 AND store = $3 AND key = $4")
+                        .bind(host)
+                        .bind(user)
+                        .bind(store)
+                        .bind(key)
+                        .execute(self.write_pool())
+                        .await
+                        .map_err(db_error)?
+                        .rows_affected();
+                Ok(deleted > 0)
+            }
+
+            async fn list_keys(&self, host: &str, user: &str, store: &str) -> Result<Vec<String>, StorageError> {
+                check_store(host, user, store)?;
+                sqlx::query_scalar("SELECT key FROM kv WHERE host = $1 AND username = $2 AND store = $3 ORDER BY key")
+                    .bind(host)
+                    .bind(user)
+                    .bind(store)
+                    .fetch_all(self.read_pool())
+                    .await
+                    .map_err(db_error)
+            }
+
+            async fn clear_store(&self, host: &str, user: &str, store: &str) -> Result<u64, StorageError> {
+                check_store(host, user, store)?;
+                let deleted = sqlx::query("DELETE FROM kv WHERE host = $1 AND username = $2 AND store = $3")
+                    .bind(host)
+                    .bind(user)
+                    .bind(store)
+                    .execute(self.write_pool())
+                    .await
+                    .map_err(db_error)?
+                    .rows_affected();
+                Ok(deleted)
+            }
+        }
+
+        fn check_owner(host: &str, user: &str) -> Result<(), StorageError> {
+            validate::host(host)?;
+            validate::username(user)
+        }
+    };
+}
+pub(crate) use impl_kv_store;
+
+/// Writes `check_owner`, `load_roster_items` and `bump_roster_version` for
+/// a dialect whose connection type is `$connection`.
+macro_rules! roster_row_functions {
+    ($connection:ty) => {
+        /// Reads the items of one roster (or only `contact`'s), sorted by contact,
+        /// with their groups. Run inside one snapshot transaction.
+        async fn load_roster_items(
+            connection: &mut $connection,
+            host: &str,
+            user: &str,
+            contact: Option<&str>,
+        ) -> Result<Vec<RosterItem>, StorageError> {
+            let (items, groups): (Vec<ItemRow>, Vec<GroupRow>) = match contact {
+                None => (
+                    sqlx::query_as(
+                        "SELECT contact, name, subscription, ask, approved FROM roster_items \
+                         WHERE host = $1 AND username = $2 ORDER BY contact",
+                    )
+                    .bind(host)
+                    .bind(user)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db_error)?,
+                    sqlx::query_as(
+                        "SELECT contact, name FROM roster_groups \
+                         WHERE host = $1 AND username = $2 ORDER BY contact, position",
+                    )
+                    .bind(host)
+                    .bind(user)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db_error)?,
+                ),
+                Some(contact) => (
+                    sqlx::query_as(
+                        "SELECT contact, name, subscription, ask, approved FROM roster_items \
+                         WHERE host = $1 AND username = $2 AND contact = $3",
+                    )
+                    .bind(host)
+                    .bind(user)
+                    .bind(contact)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db_error)?,
+                    sqlx::query_as(
+                        "SELECT contact, name FROM roster_groups \
+                         WHERE host = $1 AND username = $2 AND contact = $3 ORDER BY position",
+                    )
+                    .bind(host)
+                    .bind(user)
+                    .bind(contact)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db_error)?,
+                ),
+            };
+            roster_items(items, groups)
+        }
+
+        /// Bumps the roster version of (host, user), creating it at 1, and returns
+        /// the new value. Every roster write does this first, so the version is
+        /// bumped in the same transaction as the change it stands for; in
+        /// PostgreSQL the row lock it takes (held to the end of the transaction)
+        /// serializes the writers of one roster, which makes versions distinct and
+        /// the `max_items` count exact.
+        async fn bump_roster_version(
+            connection: &mut $connection,
+            host: &str,
+            user: &str,
+        ) -> Result<u64, StorageError> {
+            let version: i64 = sqlx::query_scalar(
+                "INSERT INTO roster_versions (host, username, version) VALUES ($1, $2, 1) \
+                 ON CONFLICT (host, username) DO UPDATE SET version = roster_versions.version + 1 \
+                 RETURNING version",
+            )
+            .bind(host)
+            .bind(user)
+            .fetch_one(&mut *connection)
+            .await
+            .map_err(db_error)?;
+            to_u64(version, "roster version")
+        }
+    };
+}
+pub(crate) use roster_row_functions;
