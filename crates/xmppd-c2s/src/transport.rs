@@ -199,30 +199,7 @@ impl TlsTransport {
     fn process(&mut self, sink: &mut dyn FnMut(&[u8])) -> io::Result<Progress> {
         loop {
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(&mut self.incoming);
-            let progress = match state.map_err(tls_error)? {
-                ConnectionState::ReadTraffic(mut traffic) => {
-                    let mut total = 0;
-                    while let Some(record) = traffic.next_record() {
-                        let record = record.map_err(tls_error)?;
-                        sink(record.payload);
-                        total += record.payload.len();
-                    }
-                    Some(Progress::Plaintext(total))
-                }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    encode_handshake(&mut encode, &mut self.pending_out)?;
-                    None
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    // The bytes are in `pending_out`; the caller sends them
-                    // before waiting for anything else.
-                    transmit.done();
-                    Some(Progress::Transmit)
-                }
-                ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_) => Some(Progress::NeedData),
-                ConnectionState::PeerClosed | ConnectionState::Closed => Some(Progress::PeerClosed),
-                _ => return Err(io::Error::other("unexpected TLS state")),
-            };
+            let progress = step(state.map_err(tls_error)?, sink, &mut self.pending_out)?;
             self.incoming.drain(..discard.min(self.incoming.len()));
             if self.incoming.is_empty() && self.incoming.capacity() > 0 {
                 self.incoming = Vec::new();
@@ -305,24 +282,17 @@ impl TlsTransport {
                     }
                     true
                 }
-                ConnectionState::ReadTraffic(mut traffic) => {
-                    while let Some(record) = traffic.next_record() {
-                        self.pending_plaintext.extend_from_slice(record.map_err(tls_error)?.payload);
+                // Records that arrived meanwhile are decrypted (their
+                // plaintext waits for the next read) and handshake messages
+                // queued, as on reads.
+                other => {
+                    let plaintext = &mut self.pending_plaintext;
+                    match step(other, &mut |data| plaintext.extend_from_slice(data), &mut self.pending_out)? {
+                        Some(Progress::PeerClosed) => return Err(io::ErrorKind::BrokenPipe.into()),
+                        Some(Progress::NeedData) => return Err(io::Error::other("TLS connection cannot send")),
+                        _ => false,
                     }
-                    false
                 }
-                ConnectionState::EncodeTlsData(mut encode) => {
-                    encode_handshake(&mut encode, &mut self.pending_out)?;
-                    false
-                }
-                ConnectionState::TransmitTlsData(transmit) => {
-                    transmit.done();
-                    false
-                }
-                ConnectionState::PeerClosed | ConnectionState::Closed => {
-                    return Err(io::ErrorKind::BrokenPipe.into());
-                }
-                _ => return Err(io::Error::other("TLS connection cannot send")),
             };
             self.incoming.drain(..discard.min(self.incoming.len()));
             if done {
@@ -344,6 +314,40 @@ impl TlsTransport {
         self.write_pending().await?;
         self.tcp.shutdown().await
     }
+}
+
+/// What one TLS state asks of the caller, for every state but writing:
+/// decrypted records go to `sink`, handshake records to `out`. `None`:
+/// process the records again.
+fn step<Data>(
+    state: ConnectionState<'_, '_, Data>,
+    sink: &mut dyn FnMut(&[u8]),
+    out: &mut Vec<u8>,
+) -> io::Result<Option<Progress>> {
+    Ok(match state {
+        ConnectionState::ReadTraffic(mut traffic) => {
+            let mut total = 0;
+            while let Some(record) = traffic.next_record() {
+                let record = record.map_err(tls_error)?;
+                sink(record.payload);
+                total += record.payload.len();
+            }
+            Some(Progress::Plaintext(total))
+        }
+        ConnectionState::EncodeTlsData(mut encode) => {
+            encode_handshake(&mut encode, out)?;
+            None
+        }
+        ConnectionState::TransmitTlsData(transmit) => {
+            // The bytes are in `out`; the caller sends them before waiting
+            // for anything else.
+            transmit.done();
+            Some(Progress::Transmit)
+        }
+        ConnectionState::BlockedHandshake | ConnectionState::WriteTraffic(_) => Some(Progress::NeedData),
+        ConnectionState::PeerClosed | ConnectionState::Closed => Some(Progress::PeerClosed),
+        _ => return Err(io::Error::other("unexpected TLS state")),
+    })
 }
 
 /// Appends an encoded handshake record to `out`, growing it as rustls asks.
