@@ -288,7 +288,7 @@ impl ModuleContext<'_> {
     pub fn config<T: DeserializeOwned + Default>(&self) -> Result<T, String> {
         match self.config {
             None => Ok(T::default()),
-            Some(value) => value.clone().try_into().map_err(|e| format!("modules.{}: {e}", self.module)),
+            Some(value) => value.clone().try_into().map_err(|e| format!("modules.settings.{}: {e}", self.module)),
         }
     }
 
