@@ -49,8 +49,9 @@ use xmppd_xml::Element;
 /// XEP-0049 §2.1: the protocol namespace.
 pub const NS: &str = "jabber:iq:private";
 
-/// The key-value store holding the fragments.
-const STORE: &str = "private";
+/// The key-value store holding the fragments (one entry per fragment,
+/// under [`storage_key`]); `xmppd import`/`export` use it too.
+pub const STORE: &str = "private";
 
 /// Namespaces a fragment may not have (see the module documentation).
 const REFUSED_NAMESPACES: &[&str] = &["", NS, ns::CLIENT, ns::SERVER];
@@ -118,8 +119,8 @@ pub(crate) async fn set_or_delete(
     }
 }
 
-/// The key of a fragment.
-fn storage_key(fragment: &Element) -> String {
+/// The key of a fragment: its element name and namespace.
+pub fn storage_key(fragment: &Element) -> String {
     format!("{} {}", fragment.name(), fragment.ns())
 }
 

@@ -37,7 +37,8 @@ use crate::private::{internal, own_account, set_or_delete};
 /// XEP-0054 §1: the protocol namespace, also the disco feature (§4).
 pub const NS: &str = "vcard-temp";
 
-/// The key-value store holding vCards (one value per account, empty key).
+/// The key-value store holding vCards (one value per account, empty key);
+/// XEP-0398 conversion and `xmppd import`/`export` use it too.
 pub const STORE: &str = "vcard";
 
 /// The module declaration.

@@ -39,7 +39,7 @@ pub const NS_AVATAR_DATA: &str = "urn:xmpp:avatar:data";
 /// XEP-0084: the avatar metadata node and payload namespace.
 pub const NS_AVATAR_METADATA: &str = "urn:xmpp:avatar:metadata";
 /// XEP-0054.
-const NS_VCARD: &str = "vcard-temp";
+const NS_VCARD: &str = xmppd_mods::vcard::NS;
 /// XEP-0153: the presence element.
 const NS_VCARD_UPDATE: &str = "vcard-temp:x:update";
 
@@ -232,7 +232,7 @@ impl StanzaHook for Uploads {
                 .config()
                 .modules
                 .settings
-                .get("vcard")
+                .get(xmppd_mods::vcard::MODULE.name)
                 .and_then(|table| table.clone().try_into::<xmppd_mods::vcard::VcardConfig>().ok())
                 .unwrap_or_default()
                 .max_bytes;

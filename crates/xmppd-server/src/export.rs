@@ -38,18 +38,18 @@ use xmppd_migrate::{
 use xmppd_storage::{PubsubStore, StoredCredential, Subscription as StoredSubscription};
 use xmppd_xml::Element;
 
+use crate::data_counts::DataCounts;
 use crate::storage;
 
-/// The key-value store of XEP-0054 vCards (`xmppd_mods::vcard`), one
-/// entry per account under the empty key.
-const VCARD_STORE: &str = "vcard";
+/// The key-value stores of XEP-0054 vCards (one entry per account under
+/// the empty key) and XEP-0049 private XML (one entry per fragment), as the
+/// modules keep them.
+const VCARD_STORE: &str = xmppd_mods::vcard::STORE;
+const PRIVATE_STORE: &str = xmppd_mods::private::STORE;
 /// The namespace of a stored vCard.
-const VCARD_NS: &str = "vcard-temp";
-/// The key-value store of XEP-0049 private XML (`xmppd_mods::private`),
-/// one entry per fragment.
-const PRIVATE_STORE: &str = "private";
+const VCARD_NS: &str = xmppd_mods::vcard::NS;
 /// The namespace of `<query/>` around stored private fragments.
-const PRIVATE_NS: &str = "jabber:iq:private";
+const PRIVATE_NS: &str = xmppd_mods::private::NS;
 /// The SCRAM hash functions exported, in this order.
 const HASHES: [ScramHash; 3] = [ScramHash::Sha1, ScramHash::Sha256, ScramHash::Sha512];
 
@@ -60,58 +60,30 @@ pub struct Counts {
     pub hosts: u64,
     /// Accounts.
     pub accounts: u64,
-    /// SCRAM credential sets (one per account and hash function).
-    pub credentials: u64,
-    /// Roster items.
-    pub roster_items: u64,
-    /// Unanswered inbound subscription requests.
-    pub pending_in: u64,
-    /// vCards.
-    pub vcards: u64,
-    /// Private XML fragments.
-    pub private: u64,
-    /// Offline messages.
-    pub offline: u64,
-    /// PEP nodes.
-    pub pep_nodes: u64,
-    /// PEP items.
-    pub pep_items: u64,
+    /// Their data, per kind.
+    pub data: DataCounts,
 }
 
 impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} account(s) on {} host(s): {} SCRAM credential(s), {} roster item(s), {} pending subscription \
-             request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s), {} PEP node(s), \
-             {} PEP item(s)",
-            self.accounts,
-            self.hosts,
-            self.credentials,
-            self.roster_items,
-            self.pending_in,
-            self.vcards,
-            self.private,
-            self.offline,
-            self.pep_nodes,
-            self.pep_items
-        )
+        write!(f, "{} account(s) on {} host(s): {}", self.accounts, self.hosts, self.data)
     }
 }
 
 impl Counts {
     fn add(&mut self, user: &UserData) {
         self.accounts += 1;
+        let data = &mut self.data;
         if let Some(Password::Scram(entries)) = &user.password {
-            self.credentials += entries.len() as u64;
+            data.credentials += entries.len() as u64;
         }
-        self.roster_items += user.roster.len() as u64;
-        self.pending_in += user.pending_in.len() as u64;
-        self.vcards += u64::from(user.vcard.is_some());
-        self.private += user.private.len() as u64;
-        self.offline += user.offline.len() as u64;
-        self.pep_nodes += user.pep.len() as u64;
-        self.pep_items += user.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
+        data.roster_items += user.roster.len() as u64;
+        data.pending_in += user.pending_in.len() as u64;
+        data.vcards += u64::from(user.vcard.is_some());
+        data.private += user.private.len() as u64;
+        data.offline += user.offline.len() as u64;
+        data.pep_nodes += user.pep.len() as u64;
+        data.pep_items += user.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
     }
 }
 

@@ -55,12 +55,13 @@ use xmppd_storage::{
     Subscription as StoredSubscription, validate,
 };
 
+use crate::data_counts::DataCounts;
 use crate::storage;
 
-/// The key-value store of XEP-0054 vCards (see [`crate::export`]).
-const VCARD_STORE: &str = "vcard";
-/// The key-value store of XEP-0049 private XML (see [`crate::export`]).
-const PRIVATE_STORE: &str = "private";
+/// The key-value stores of XEP-0054 vCards and XEP-0049 private XML, as
+/// the modules keep them.
+const VCARD_STORE: &str = xmppd_mods::vcard::STORE;
+const PRIVATE_STORE: &str = xmppd_mods::private::STORE;
 /// Users read ahead of the import.
 const QUEUE: usize = 64;
 /// Accounts per [`AuthStore::import_accounts`](xmppd_storage::AuthStore::import_accounts)
@@ -84,22 +85,8 @@ pub struct Counts {
     /// User records not imported (bad record, duplicate, host not served,
     /// refused by the stores).
     pub skipped: u64,
-    /// SCRAM credential sets written.
-    pub credentials: u64,
-    /// Roster items written.
-    pub roster_items: u64,
-    /// Pending subscription requests written.
-    pub pending_in: u64,
-    /// vCards written.
-    pub vcards: u64,
-    /// Private XML fragments written.
-    pub private: u64,
-    /// Offline messages written.
-    pub offline: u64,
-    /// PEP nodes written (XEP-0227 §4.10).
-    pub pep_nodes: u64,
-    /// PEP items written.
-    pub pep_items: u64,
+    /// The data of the created accounts, per kind.
+    pub data: DataCounts,
     /// Records inside user records that were skipped (PEP nodes and items
     /// the reader or the stores refuse); the rest of their account was
     /// imported.
@@ -113,20 +100,8 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} account(s) created, {} already present, {} skipped; {} SCRAM credential(s), {} roster item(s), \
-             {} pending subscription request(s), {} vCard(s), {} private XML fragment(s), {} offline message(s), \
-             {} PEP node(s), {} PEP item(s)",
-            self.created,
-            self.present,
-            self.skipped,
-            self.credentials,
-            self.roster_items,
-            self.pending_in,
-            self.vcards,
-            self.private,
-            self.offline,
-            self.pep_nodes,
-            self.pep_items
+            "{} account(s) created, {} already present, {} skipped; {}",
+            self.created, self.present, self.skipped, self.data
         )
     }
 }
@@ -511,12 +486,13 @@ async fn import_batch(stores: &Stores, batch: Batch, iterations: u32, report: &m
             Ok(results) => {
                 for ((index, result), data) in slots.iter().zip(results).zip(&ready) {
                     if let Ok(ImportOutcome::Created) = result {
-                        report.counts.credentials += data.credentials.len() as u64;
-                        report.counts.roster_items += data.roster.len() as u64;
-                        report.counts.pending_in += data.pending_in.len() as u64;
-                        report.counts.offline += data.offline.len() as u64;
-                        report.counts.pep_nodes += data.pep.len() as u64;
-                        report.counts.pep_items += data.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
+                        report.counts.data.credentials += data.credentials.len() as u64;
+                        report.counts.data.roster_items += data.roster.len() as u64;
+                        report.counts.data.pending_in += data.pending_in.len() as u64;
+                        report.counts.data.offline += data.offline.len() as u64;
+                        report.counts.data.pep_nodes += data.pep.len() as u64;
+                        report.counts.data.pep_items +=
+                            data.pep.iter().map(|node| node.items.len() as u64).sum::<u64>();
                     }
                     outcomes[*index] = Some(result.map_err(|e| e.to_string()));
                 }
@@ -540,8 +516,8 @@ async fn import_batch(stores: &Stores, batch: Batch, iterations: u32, report: &m
             Ok(ImportOutcome::AlreadyExists) => counts.present += 1,
             Ok(ImportOutcome::Created) => {
                 counts.created += 1;
-                counts.vcards += u64::from(user.vcard.is_some());
-                counts.private += user.private.len() as u64;
+                counts.data.vcards += u64::from(user.vcard.is_some());
+                counts.data.private += user.private.len() as u64;
                 counts.unsupported_ignored += user.unsupported.len() as u64;
             }
             Err(problem) => {
@@ -618,7 +594,7 @@ pub fn account(user: &UserData, credentials: Vec<StoredCredential>, now_ms: i64)
     }
     for fragment in &user.private {
         // The key xmppd_mods::private uses.
-        kv.push((PRIVATE_STORE.to_owned(), format!("{} {}", fragment.name(), fragment.ns()), fragment.to_bytes()));
+        kv.push((PRIVATE_STORE.to_owned(), xmppd_mods::private::storage_key(fragment), fragment.to_bytes()));
     }
     let offline = user
         .offline

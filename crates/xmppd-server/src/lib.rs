@@ -4,6 +4,7 @@
 pub mod certs;
 pub mod check;
 pub mod config_file;
+pub mod data_counts;
 pub mod export;
 pub mod features;
 pub mod import;
