@@ -208,16 +208,13 @@ impl IqHandler for Handler {
 
 /// The owner addressed by a request (its `to`, or the sender's own account,
 /// RFC 6120 §8.1.1.1).
-fn owner_of(request: &IqRequest<'_>) -> Option<BareJid> {
-    match request.stanza.to() {
-        Some(to) => Some(to.to_bare()),
-        None => Some(request.stanza.from().to_bare()),
-    }
+fn owner_of(request: &IqRequest<'_>) -> BareJid {
+    request.stanza.to().unwrap_or(request.stanza.from()).to_bare()
 }
 
 impl Pep {
     async fn dispatch(self: &Arc<Self>, request: &IqRequest<'_>) -> Result<Option<Element>, Failure> {
-        let owner = owner_of(request).ok_or_else(|| fail(StanzaErrorCondition::BadRequest))?;
+        let owner = owner_of(request);
         let requester = request.stanza.from().clone();
         let is_owner = requester.to_bare() == owner;
         let is_set = request.stanza.iq_type() == Some(IqType::Set);
@@ -300,42 +297,20 @@ impl Pep {
             Some(Err(_)) => return Err(fail(StanzaErrorCondition::BadRequest)),
             None => None,
         };
-        let (host, user) = parts(owner)?;
-        let store = server.pubsub();
-        let config = match store.node(host, user, node).await.map_err(internal)? {
-            Some(existing) => {
-                // §7.1.5: the node must already be configured as asked.
-                if let Some(form) = &options
-                    && !config::preconditions_hold(&existing, form, self.config.max_items)
-                {
-                    return Err(fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"));
-                }
-                existing
-            }
-            None => {
-                let defaults = NodeConfig::default();
-                let config = match &options {
-                    Some(form) => config::apply_form(&defaults, form, self.config.max_items, Strictness::Strict)
-                        .map_err(|_| fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"))?,
-                    None => defaults,
-                };
-                match self.create_node(server, owner, node, &config).await {
-                    Ok(()) => config,
-                    // Created by a concurrent publish: check against that.
-                    Err((StanzaErrorCondition::Conflict, None)) => {
-                        let existing = store.node(host, user, node).await.map_err(internal)?;
-                        let existing = existing.ok_or_else(|| fail(StanzaErrorCondition::InternalServerError))?;
-                        if let Some(form) = &options
-                            && !config::preconditions_hold(&existing, form, self.config.max_items)
-                        {
-                            return Err(fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"));
-                        }
-                        existing
-                    }
-                    Err(failure) => return Err(failure),
-                }
-            }
+        // Publish-options that do not parse can never be met.
+        let wanted = match &options {
+            Some(form) => config::apply_form(&NodeConfig::default(), form, self.config.max_items, Strictness::Strict)
+                .map_err(|_| fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"))?,
+            None => NodeConfig::default(),
         };
+        let (config, created) = self.node_or_create(server, owner, node, &wanted).await?;
+        // §7.1.5: an existing node must already be configured as asked.
+        if !created
+            && let Some(form) = &options
+            && !config::preconditions_hold(&config, form, self.config.max_items)
+        {
+            return Err(fail_with(StanzaErrorCondition::Conflict, "precondition-not-met"));
+        }
         let id = item.attr("id").filter(|id| !id.is_empty()).map_or_else(new_item_id, str::to_owned);
         let stored = PubsubItem {
             id: id.clone(),
@@ -343,8 +318,7 @@ impl Pep {
             published_ms: now_ms(),
             payload: payload_bytes,
         };
-        store.publish(host, user, node, &stored, self.config.max_items).await.map_err(internal)?;
-        self.notify(server, owner, node, &config, event_items(node, &stored, &config)).await;
+        self.store_and_notify(server, owner, node, &config, &stored).await?;
         Ok(Some(
             Element::builder("pubsub", NS_PUBSUB)
                 .append(
@@ -369,23 +343,54 @@ impl Pep {
         payload: &Element,
         create_config: &NodeConfig,
     ) -> Result<(), Failure> {
-        let (host, user) = parts(owner)?;
-        let store = server.pubsub();
-        let config = match store.node(host, user, node).await.map_err(internal)? {
-            Some(config) => config,
-            None => {
-                self.create_node(server, owner, node, create_config).await?;
-                create_config.clone()
-            }
-        };
+        let (config, _) = self.node_or_create(server, owner, node, create_config).await?;
         let item = PubsubItem {
             id: id.to_owned(),
             publisher: Some(owner.as_str().to_owned()),
             published_ms: now_ms(),
             payload: payload.to_bytes(),
         };
-        store.publish(host, user, node, &item, self.config.max_items).await.map_err(internal)?;
-        self.notify(server, owner, node, &config, event_items(node, &item, &config)).await;
+        self.store_and_notify(server, owner, node, &config, &item).await
+    }
+
+    /// The configuration of the node to publish to, and whether it was
+    /// created now (with `create`, XEP-0163 §3 auto-create). When a
+    /// concurrent publish created it first, that node's configuration counts.
+    async fn node_or_create(
+        &self,
+        server: &Arc<Server>,
+        owner: &BareJid,
+        node: &str,
+        create: &NodeConfig,
+    ) -> Result<(NodeConfig, bool), Failure> {
+        let (host, user) = parts(owner)?;
+        let store = server.pubsub();
+        if let Some(existing) = store.node(host, user, node).await.map_err(internal)? {
+            return Ok((existing, false));
+        }
+        match self.create_node(server, owner, node, create).await {
+            Ok(()) => Ok((create.clone(), true)),
+            Err((StanzaErrorCondition::Conflict, None)) => {
+                let existing = store.node(host, user, node).await.map_err(internal)?;
+                Ok((existing.ok_or_else(|| fail(StanzaErrorCondition::InternalServerError))?, false))
+            }
+            Err(failure) => Err(failure),
+        }
+    }
+
+    /// Stores a published item (keeping at most the configured items) and
+    /// notifies (XEP-0060 §7.1.2).
+    async fn store_and_notify(
+        &self,
+        server: &Arc<Server>,
+        owner: &BareJid,
+        node: &str,
+        config: &NodeConfig,
+        item: &PubsubItem,
+    ) -> Result<(), Failure> {
+        let (host, user) = parts(owner)?;
+        server.pubsub().publish(host, user, node, item, self.config.max_items).await.map_err(internal)?;
+        self.notify(server, owner, node, config, event_items(node, item, config)).await;
         Ok(())
     }
 
@@ -588,7 +593,7 @@ impl Pep {
         if request.payload.attr("node").is_some() {
             return Err(fail(StanzaErrorCondition::ItemNotFound));
         }
-        let owner = owner_of(request).ok_or_else(|| fail(StanzaErrorCondition::BadRequest))?;
+        let owner = owner_of(request);
         let (host, user) = parts(&owner)?;
         let requester = request.stanza.from().to_bare();
         let nodes = request.server.pubsub().nodes(host, user).await.map_err(internal)?;
@@ -818,11 +823,17 @@ async fn send_event(server: &Arc<Server>, owner: &BareJid, to: &Jid, event: Elem
 /// The caps `ver` and node of a presence stanza, parsed only when it
 /// mentions the caps namespace.
 fn presence_caps(stanza: &Stanza) -> Option<SessionCaps> {
-    let needle = ns::CAPS.as_bytes();
-    if !stanza.bytes().windows(needle.len()).any(|window| window == needle) {
+    if !mentions(stanza, ns::CAPS) {
         return None;
     }
     caps_of(&stanza.element().ok()?)
+}
+
+/// Whether the bytes of a stanza mention `needle` (a cheap filter before
+/// parsing it).
+pub(crate) fn mentions(stanza: &Stanza, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    stanza.bytes().windows(needle.len()).any(|window| window == needle)
 }
 
 /// A local session's own presence broadcast (RFC 6121 §4.2, §4.4): its

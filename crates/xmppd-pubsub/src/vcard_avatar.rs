@@ -30,7 +30,7 @@ use xmppd_jid::BareJid;
 use xmppd_storage::{AccessModel, NodeConfig};
 use xmppd_xml::Element;
 
-use crate::pep::{NS_PUBSUB, Pep};
+use crate::pep::{NS_PUBSUB, Pep, mentions};
 
 /// XEP-0398 §2: the feature announced on accounts.
 pub const NS_CONVERSION: &str = "urn:xmpp:pep-vcard-conversion:0";
@@ -201,13 +201,6 @@ fn vcard_photo(vcard: &Element) -> Option<Image> {
     let binval = photo.get_child("BINVAL", NS_VCARD)?.text();
     let mime = photo.get_child("TYPE", NS_VCARD).map(Element::text).filter(|t| !t.is_empty());
     Image::from_base64(&binval, mime.as_deref().unwrap_or("image/png"))
-}
-
-/// Whether the bytes of a stanza mention `needle` (a cheap filter before
-/// parsing).
-fn mentions(stanza: &Stanza, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    stanza.bytes().windows(needle.len()).any(|window| window == needle)
 }
 
 /// Avatar uploads the user sends: vCard sets and metadata publishes to the
