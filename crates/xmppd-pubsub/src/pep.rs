@@ -853,12 +853,15 @@ impl StanzaHook for OwnPresence {
             None => {
                 let caps = presence_caps(stanza);
                 self.0.interest.set_session_caps(&session, caps.clone());
-                let owners = self.0.local_owners_of(server, &session).await;
-                for owner in owners {
-                    match &caps {
-                        Some(caps) => self.0.recipient_available(server, &owner, &session, caps.clone()).await,
-                        None => self.0.interest.forget_recipient(&owner, &session),
+                match caps {
+                    Some(caps) => {
+                        for owner in self.0.local_owners_of(server, &session).await {
+                            self.0.recipient_available(server, &owner, &session, caps.clone()).await;
+                        }
                     }
+                    // No caps (any more): no interests; the roster need not
+                    // be read.
+                    None => self.0.interest.forget_resource(&session),
                 }
             }
             Some("unavailable") => self.0.session_unavailable(&session),
@@ -925,8 +928,8 @@ impl StanzaHook for ContactPresence {
         }
         match stanza.stanza_type() {
             None => {
-                // Local sessions were handled at their own broadcast.
-                if server.sessions().get(&contact).is_some() {
+                // Local resources were handled at their own broadcast.
+                if server.serves_domain(contact.domain()) {
                     return HookFlow::Continue;
                 }
                 let Some(caps) = presence_caps(stanza) else { return HookFlow::Continue };
