@@ -212,15 +212,16 @@ impl StanzaHook for Received {
             // Between the user's own clients: the Sent side decides.
             return HookFlow::Continue;
         }
-        if server.sessions().sessions_of(&user).len() < 2 {
+        // Users without carbons cost one map lookup, no registry access.
+        let enabled = self.0.targets(&user, &[]);
+        if enabled.is_empty() {
             return HookFlow::Continue;
         }
         let direct = direct_recipients(server, to, &user);
         if direct.is_empty() {
             return HookFlow::Continue; // Offline storage; no carbons.
         }
-        let skip: Vec<&FullJid> = direct.iter().collect();
-        let targets = self.0.targets(&user, &skip);
+        let targets: Vec<FullJid> = enabled.into_iter().filter(|jid| !direct.contains(jid)).collect();
         if targets.is_empty() {
             return HookFlow::Continue;
         }
