@@ -145,7 +145,45 @@ macro_rules! impl_roster_store {
                 check_owner(host, user)?;
                 let Ok(since_value) = i64::try_from(since) else { return Ok(None) };
                 let mut tx = self.begin_read().await?;
-                crate::rows::roster_changes_in!(tx, host, user, since_value)
+                let version: Option<i64> =
+                    sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                        .bind(host)
+                        .bind(user)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                let Some(version) = version else { return Ok(None) };
+                if since_value == 0 || since_value > version {
+                    return Ok(None);
+                }
+                let written: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT contact, version FROM roster_items WHERE host = $1 AND username = $2 \
+                         AND (version > $3 OR version = 0)",
+                )
+                .bind(host)
+                .bind(user)
+                .bind(since_value)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if written.iter().any(|(_, version)| *version == 0) {
+                    // Written before the history was kept, or by a bulk import.
+                    return Ok(None);
+                }
+                let removed: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT contact, version FROM roster_removed WHERE host = $1 AND username = $2 AND version > $3",
+                )
+                .bind(host)
+                .bind(user)
+                .bind(since_value)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let items =
+                    if written.is_empty() { Vec::new() } else { load_roster_items(&mut tx, host, user, None).await? };
+                tx.commit().await.map_err(db_error)?;
+                let changes = crate::rows::roster_changes(items, written, removed)?;
+                Ok(Some((to_u64(version, "roster version")?, changes)))
             }
 
             async fn import_rosters(&self, host: &str, rosters: &[ImportedRoster]) -> Result<(), StorageError> {
