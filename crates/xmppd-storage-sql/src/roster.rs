@@ -15,13 +15,7 @@ macro_rules! impl_roster_store {
             async fn roster(&self, host: &str, user: &str) -> Result<Roster, StorageError> {
                 check_owner(host, user)?;
                 let mut tx = self.begin_read().await?;
-                let version: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
-                        .bind(host)
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                let version = stored_roster_version(&mut tx, host, user).await?;
                 let items = load_roster_items(&mut tx, host, user, None).await?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(Roster { version: version.map_or(Ok(0), |version| to_u64(version, "roster version"))?, items })
@@ -145,14 +139,7 @@ macro_rules! impl_roster_store {
                 check_owner(host, user)?;
                 let Ok(since_value) = i64::try_from(since) else { return Ok(None) };
                 let mut tx = self.begin_read().await?;
-                let version: Option<i64> =
-                    sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
-                        .bind(host)
-                        .bind(user)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
-                let Some(version) = version else { return Ok(None) };
+                let Some(version) = stored_roster_version(&mut tx, host, user).await? else { return Ok(None) };
                 if since_value == 0 || since_value > version {
                     return Ok(None);
                 }
@@ -367,10 +354,26 @@ macro_rules! impl_kv_store {
 }
 pub(crate) use impl_kv_store;
 
-/// Writes `check_owner`, `load_roster_items` and `bump_roster_version` for
+/// Writes `check_owner`, `stored_roster_version`, `load_roster_items` and
+/// `bump_roster_version` for
 /// a dialect whose connection type is `$connection`.
 macro_rules! roster_row_functions {
     ($connection:ty) => {
+        /// The stored roster version (RFC 6121 §2.6), `None` for a roster
+        /// never written.
+        async fn stored_roster_version(
+            connection: &mut $connection,
+            host: &str,
+            user: &str,
+        ) -> Result<Option<i64>, StorageError> {
+            sqlx::query_scalar("SELECT version FROM roster_versions WHERE host = $1 AND username = $2")
+                .bind(host)
+                .bind(user)
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(db_error)
+        }
+
         /// Reads the items of one roster (or only `contact`'s), sorted by contact,
         /// with their groups. Run inside one snapshot transaction.
         async fn load_roster_items(
